@@ -1,1 +1,74 @@
-//! server
+//! A complete SockJS server for tokio, hyper, tower and axum.
+//!
+//! [SockJS](https://github.com/sockjs/sockjs-protocol) gives browsers a
+//! WebSocket-like channel with or without WebSockets. This crate serves the
+//! official `sockjs-client` over every transport: websocket, raw websocket,
+//! xhr-streaming, xhr-polling, eventsource, htmlfile and jsonp-polling.
+//!
+//! You write a [`Handler`] that gets a [`Session`] for each client; mount a
+//! [`SockJsService`] (or [`SockJsLayer`]) in front of your other routes, or
+//! run it standalone with [`serve`].
+//!
+//! # Standalone
+//!
+//! ```no_run
+//! use sockjs_server::{serve, Config, Session, SockJsService};
+//!
+//! async fn echo(mut session: Session) {
+//!     while let Some(msg) = session.recv().await {
+//!         if session.send(msg).await.is_err() {
+//!             break;
+//!         }
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8081").await?;
+//!     let service = SockJsService::new(Config::new("/echo"), echo);
+//!     serve(listener, service)
+//!         .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+//!         .await
+//! }
+//! ```
+//!
+//! # Mounted in axum
+//!
+//! ```no_run
+//! use axum::{routing::get, Router, ServiceExt};
+//! use sockjs_server::{Config, Session, SockJsLayer};
+//! use tower_layer::Layer;
+//!
+//! async fn echo(mut session: Session) {
+//!     while let Some(msg) = session.recv().await {
+//!         let _ = session.send(msg).await;
+//!     }
+//! }
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let app = Router::new().route("/", get(|| async { "home" }));
+//! // Requests under /echo go to SockJS, all others to the router.
+//! let app = SockJsLayer::new(Config::new("/echo"), echo).layer(app);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app.into_make_service()).await
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod body;
+mod config;
+mod cors;
+mod error;
+mod handler;
+mod serve;
+mod service;
+mod session;
+mod ws;
+
+pub use body::SockJsBody;
+pub use config::{BaseUrl, Config, Cors, CorsDecision, JSessionId, Transport};
+pub use handler::Handler;
+pub use serve::{serve, Serve};
+pub use service::{BoxError, NotFound, ResponseBody, ResponseFuture, SockJsLayer, SockJsService};
+pub use session::{CloseReason, SendError, Session, SessionSender, TrySendError};
+pub use sockjs_core::ReadyState;

@@ -1,0 +1,447 @@
+//! The application's view of a session: receive, send, close, metadata.
+
+use crate::config::Transport;
+use http::HeaderMap;
+use sockjs_core::{Attach, CloseEvent, Outgoing, PushError, ReadyState, ReceiverId};
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
+use std::time::Instant;
+use tokio::sync::{mpsc, Notify};
+
+/// Request headers sockjs-node exposes to applications. Cookies never are.
+pub(crate) const HEADER_WHITELIST: [&str; 14] = [
+    "referer",
+    "x-client-ip",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-cluster-client-ip",
+    "via",
+    "x-real-ip",
+    "x-forwarded-proto",
+    "x-ssl",
+    "dnt",
+    "host",
+    "user-agent",
+    "accept-language",
+];
+
+/// What the request that opened a session told about the peer.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnInfo {
+    pub(crate) transport: Transport,
+    pub(crate) remote_addr: Option<SocketAddr>,
+    pub(crate) url: String,
+    pub(crate) path: String,
+    pub(crate) prefix: String,
+    pub(crate) headers: HeaderMap,
+}
+
+/// State shared by the session handle, its senders and the transports.
+pub(crate) struct Shared {
+    pub(crate) id: Arc<str>,
+    inner: Mutex<Inner>,
+    /// Wakes senders waiting for queue room.
+    space: Notify,
+    /// Wakes `closed()` waiters.
+    closed: Notify,
+}
+
+pub(crate) struct Inner {
+    pub(crate) core: sockjs_core::Session,
+    /// The attached receiver's waker: pushing a message or closing wakes it.
+    /// Kept under the same lock as the queue, so no wake-up is lost.
+    waker: Option<Waker>,
+    /// Dropped on close so that `Session::recv` returns `None`.
+    inbound: Option<mpsc::Sender<String>>,
+    close_event: Option<CloseEvent>,
+}
+
+impl Shared {
+    pub(crate) fn new(id: Arc<str>, core: sockjs_core::Session, inbound: mpsc::Sender<String>) -> Arc<Shared> {
+        Arc::new(Shared {
+            id,
+            inner: Mutex::new(Inner {
+                core,
+                waker: None,
+                inbound: Some(inbound),
+                close_event: None,
+            }),
+            space: Notify::new(),
+            closed: Notify::new(),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding this lock cannot leave the state machine
+        // half-updated in a way later calls would misread, so recover.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn attach(&self) -> Attach {
+        self.lock().core.attach()
+    }
+
+    /// Detaches a receiver and reports a close it caused (an aborted one).
+    pub(crate) fn detach(&self, rid: ReceiverId, aborted: bool) {
+        let mut g = self.lock();
+        g.core.detach(rid, Instant::now(), aborted);
+        self.after_change(g);
+    }
+
+    /// Polls the next frame for receiver `rid`, registering `waker` when
+    /// there is none.
+    pub(crate) fn poll_frame(&self, rid: ReceiverId, waker: &Waker) -> Option<Outgoing> {
+        let mut g = self.lock();
+        match g.core.next_frame(rid) {
+            Some(out) => {
+                if out.freed_space {
+                    self.space.notify_waiters();
+                }
+                self.after_change(g);
+                Some(out)
+            }
+            None => {
+                if !g.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                    g.waker = Some(waker.clone());
+                }
+                None
+            }
+        }
+    }
+
+    /// Waits for the next frame for receiver `rid`.
+    pub(crate) async fn next_frame(&self, rid: ReceiverId) -> Outgoing {
+        poll_fn(|cx| match self.poll_frame(rid, cx.waker()) {
+            Some(o) => Poll::Ready(o),
+            None => Poll::Pending,
+        })
+        .await
+    }
+
+    /// Drains queued messages for a raw websocket, or reports the close.
+    pub(crate) async fn next_raw(&self) -> Result<Vec<String>, (u16, String)> {
+        poll_fn(|cx| {
+            let mut g = self.lock();
+            let msgs = g.core.drain();
+            if !msgs.is_empty() {
+                self.space.notify_waiters();
+                return Poll::Ready(Ok(msgs));
+            }
+            if let Some((code, reason)) = g.core.close_reason() {
+                let r = (code, reason.to_owned());
+                g.core.mark_closed();
+                self.after_change(g);
+                return Poll::Ready(Err(r));
+            }
+            g.waker = Some(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Starts closing. Returns false if the session was already closing.
+    pub(crate) fn close(&self, code: u16, reason: &str) -> bool {
+        let mut g = self.lock();
+        let changed = g.core.close(code, reason);
+        self.after_change(g);
+        changed
+    }
+
+    /// Closes without delivering a frame (expiry, peer gone).
+    pub(crate) fn expire(&self, code: u16, reason: &str) {
+        let mut g = self.lock();
+        g.core.expire(code, reason);
+        self.after_change(g);
+    }
+
+    /// Wakes the receiver and, the first time the session is seen closing,
+    /// ends the inbound stream and wakes every `closed()` waiter and sender.
+    fn after_change(&self, mut g: MutexGuard<'_, Inner>) {
+        let waker = g.waker.take();
+        let ev = g.core.take_close_event();
+        if let Some(ev) = ev {
+            g.inbound = None;
+            tracing::debug!(session = %short_id(&self.id), code = ev.code, reason = %ev.reason, "session closing");
+            g.close_event = Some(ev);
+            drop(g);
+            self.closed.notify_waiters();
+            self.space.notify_waiters();
+        } else {
+            drop(g);
+        }
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn inbound(&self) -> Option<mpsc::Sender<String>> {
+        self.lock().inbound.clone()
+    }
+
+    pub(crate) fn ready_state(&self) -> ReadyState {
+        self.lock().core.ready_state()
+    }
+
+    fn try_push(&self, msg: String) -> Result<(), PushError> {
+        let mut g = self.lock();
+        g.core.push(msg)?;
+        let w = g.waker.take();
+        drop(g);
+        if let Some(w) = w {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    async fn push(&self, mut msg: String) -> Result<(), SendError> {
+        loop {
+            // Register interest before checking, so a drain between the
+            // check and the wait is not missed.
+            let notified = self.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.try_push(msg) {
+                Ok(()) => return Ok(()),
+                Err(PushError::Closed(_)) => return Err(SendError::Closed),
+                Err(PushError::Full(m)) => msg = m,
+                Err(_) => return Err(SendError::Closed),
+            }
+            notified.await;
+        }
+    }
+
+    async fn wait_closed(&self) -> CloseEvent {
+        loop {
+            let notified = self.closed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(ev) = self.lock().close_event.clone() {
+                return ev;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Session ids are bearer secrets: log only a prefix.
+pub(crate) fn short_id(id: &str) -> &str {
+    let end = id.char_indices().nth(4).map_or(id.len(), |(i, _)| i);
+    &id[..end]
+}
+
+/// Why a message could not be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The session is closing or closed.
+    #[error("session is closed")]
+    Closed,
+}
+
+/// Why [`Session::try_send`] could not queue a message. The message is
+/// handed back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrySendError {
+    /// The outbound queue is full; retry later or use [`Session::send`].
+    #[error("outbound queue is full")]
+    Full(String),
+    /// The session is closing or closed.
+    #[error("session is closed")]
+    Closed(String),
+}
+
+/// How a session ended, as reported by [`Session::closed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CloseReason {
+    /// The close code (e.g. 3000 after [`Session::end`], 1002 when the
+    /// peer's connection was interrupted, 1000 when the peer closed its websocket).
+    pub code: u16,
+    /// The close reason.
+    pub reason: String,
+}
+
+/// One SockJS session, handed to the handler when a client connects.
+///
+/// Dropping the `Session` closes it with 3000 "Go away!" unless it is closed
+/// already: when the handler returns, the session ends. Use
+/// [`Session::sender`] to let other tasks write to it.
+pub struct Session {
+    shared: Arc<Shared>,
+    inbound: mpsc::Receiver<String>,
+    info: Arc<ConnInfo>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &short_id(&self.shared.id))
+            .field("transport", &self.info.transport)
+            .field("ready_state", &self.ready_state())
+            .finish()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(shared: Arc<Shared>, inbound: mpsc::Receiver<String>, info: Arc<ConnInfo>) -> Session {
+        Session { shared, inbound, info }
+    }
+
+    /// Receives the next message from the client, in order. Returns `None`
+    /// once the session is closed (after every message received before the
+    /// close was returned).
+    ///
+    /// # Cancel safety
+    ///
+    /// This method is cancel safe: if it is used in `tokio::select!` and
+    /// another branch completes first, no message is lost.
+    pub async fn recv(&mut self) -> Option<String> {
+        self.inbound.recv().await
+    }
+
+    /// Queues a message, waiting while the outbound queue is full.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: when cancelled, the message was either queued in full or
+    /// not at all.
+    pub async fn send(&self, msg: impl Into<String>) -> Result<(), SendError> {
+        self.shared.push(msg.into()).await
+    }
+
+    /// Queues a message without waiting; reports a full queue.
+    pub fn try_send(&self, msg: impl Into<String>) -> Result<(), TrySendError> {
+        self.shared.try_push(msg.into()).map_err(|e| match e {
+            PushError::Full(m) => TrySendError::Full(m),
+            PushError::Closed(m) => TrySendError::Closed(m),
+            _ => TrySendError::Closed(String::new()),
+        })
+    }
+
+    /// Closes the session with `code` and `reason`. Messages already queued
+    /// are delivered first. Closing twice has no further effect.
+    pub fn close(&self, code: u16, reason: &str) {
+        self.shared.close(code, reason);
+    }
+
+    /// Closes the session with the default 3000 "Go away!".
+    pub fn end(&self) {
+        let (code, reason) = sockjs_core::GO_AWAY;
+        self.close(code, reason);
+    }
+
+    /// Waits until the session starts closing, by either side or by expiry,
+    /// and returns why. Every call returns the same reason.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn closed(&self) -> CloseReason {
+        let ev = self.shared.wait_closed().await;
+        CloseReason {
+            code: ev.code,
+            reason: ev.reason,
+        }
+    }
+
+    /// The ready state.
+    pub fn ready_state(&self) -> ReadyState {
+        self.shared.ready_state()
+    }
+
+    /// The transport the session was opened with.
+    pub fn transport(&self) -> Transport {
+        self.info.transport
+    }
+
+    /// The peer's address, when the server put one in the request
+    /// extensions (as [`crate::serve`] does).
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.info.remote_addr
+    }
+
+    /// The URL (path and query) of the request that opened the session.
+    pub fn url(&self) -> &str {
+        &self.info.url
+    }
+
+    /// The path of the request that opened the session.
+    pub fn path(&self) -> &str {
+        &self.info.path
+    }
+
+    /// The service's prefix.
+    pub fn prefix(&self) -> &str {
+        &self.info.prefix
+    }
+
+    /// The whitelisted request headers (referer, x-forwarded-for, host,
+    /// user-agent, ...; never cookies) of the request that opened the session.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.info.headers
+    }
+
+    /// A cloneable handle that can send to and close this session from other tasks.
+    pub fn sender(&self) -> SessionSender {
+        SessionSender {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let (code, reason) = sockjs_core::GO_AWAY;
+        self.shared.close(code, reason);
+    }
+}
+
+/// A cloneable handle to send to (and close) a session from any task; it
+/// does not keep the session open.
+#[derive(Clone)]
+pub struct SessionSender {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SessionSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionSender")
+            .field("id", &short_id(&self.shared.id))
+            .finish()
+    }
+}
+
+impl SessionSender {
+    /// Queues a message, waiting while the queue is full. See [`Session::send`].
+    pub async fn send(&self, msg: impl Into<String>) -> Result<(), SendError> {
+        self.shared.push(msg.into()).await
+    }
+
+    /// Queues a message without waiting. See [`Session::try_send`].
+    pub fn try_send(&self, msg: impl Into<String>) -> Result<(), TrySendError> {
+        self.shared.try_push(msg.into()).map_err(|e| match e {
+            PushError::Full(m) => TrySendError::Full(m),
+            PushError::Closed(m) => TrySendError::Closed(m),
+            _ => TrySendError::Closed(String::new()),
+        })
+    }
+
+    /// Closes the session. See [`Session::close`].
+    pub fn close(&self, code: u16, reason: &str) {
+        self.shared.close(code, reason);
+    }
+
+    /// The session's ready state.
+    pub fn ready_state(&self) -> ReadyState {
+        self.shared.ready_state()
+    }
+
+    /// True when both handles refer to the same session.
+    pub fn same_session(&self, other: &SessionSender) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
