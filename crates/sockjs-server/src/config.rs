@@ -6,6 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A function from the request to the `Set-Cookie` value to answer.
+pub type CookieFn = Arc<dyn Fn(&Parts) -> Option<HeaderValue> + Send + Sync>;
+
 /// What to do about the `JSESSIONID` cookie that load balancers use for
 /// sticky sessions.
 #[derive(Clone, Default)]
@@ -20,7 +23,7 @@ pub enum JSessionId {
     On,
     /// A function decides the full `Set-Cookie` value from the request (or
     /// `None` for no cookie); `/info` says `"cookie_needed": true`.
-    Custom(Arc<dyn Fn(&Parts) -> Option<HeaderValue> + Send + Sync>),
+    Custom(CookieFn),
 }
 
 impl fmt::Debug for JSessionId {

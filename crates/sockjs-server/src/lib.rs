@@ -66,7 +66,7 @@ mod session;
 mod ws;
 
 pub use body::SockJsBody;
-pub use config::{BaseUrl, Config, Cors, CorsDecision, JSessionId, Transport};
+pub use config::{BaseUrl, Config, CookieFn, Cors, CorsDecision, JSessionId, Transport};
 pub use handler::Handler;
 pub use serve::{serve, Serve};
 pub use service::{BoxError, NotFound, ResponseBody, ResponseFuture, SockJsLayer, SockJsService};
