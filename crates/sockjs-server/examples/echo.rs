@@ -4,12 +4,12 @@
 //! a small demo page at `/`. Set `SOCKJS_ADDR` to listen elsewhere and
 //! `SOCKJS_CLIENT_URL` to load the client library from another URL.
 
+use axum::extract::{ConnectInfo, Request};
 use axum::response::Html;
 use axum::routing::get;
-use axum::extract::{ConnectInfo, Request};
 use axum::Router;
-use std::net::SocketAddr;
 use sockjs_server::{Config, Session, SockJsLayer};
+use std::net::SocketAddr;
 
 const DEFAULT_CLIENT: &str = "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js";
 
@@ -64,9 +64,7 @@ document.getElementById('connect').click();
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let addr = std::env::var("SOCKJS_ADDR").unwrap_or_else(|_| "127.0.0.1:8081".into());
     let client = std::env::var("SOCKJS_CLIENT_URL").unwrap_or_else(|_| DEFAULT_CLIENT.into());
@@ -86,7 +84,10 @@ async fn main() -> std::io::Result<()> {
             },
         ));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    println!("echo demo listening on http://{}/ (SockJS at /echo)", listener.local_addr()?);
+    println!(
+        "echo demo listening on http://{}/ (SockJS at /echo)",
+        listener.local_addr()?
+    );
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

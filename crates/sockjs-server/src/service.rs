@@ -684,6 +684,11 @@ fn receive<H: Handler>(
     };
     let mut r = Response::new(body);
     session_headers(state, parts, allow, kind.content_type(), r.headers_mut());
+    if parts.version == http::Version::HTTP_10 {
+        // Without chunking, the end of the connection is the end of the body.
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if kind == Receiver::JsonpPolling {
         r.headers_mut()
             .insert("x-content-type-options", HeaderValue::from_static("nosniff"));

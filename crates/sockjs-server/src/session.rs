@@ -100,7 +100,8 @@ impl Shared {
                 if out.freed_space {
                     self.space.notify_waiters();
                 }
-                self.after_change(g);
+                // The caller is the receiver being polled: no need to wake it.
+                self.report_close(g);
                 Some(out)
             }
             None => {
@@ -157,10 +158,18 @@ impl Shared {
         self.after_change(g);
     }
 
-    /// Wakes the receiver and, the first time the session is seen closing,
-    /// ends the inbound stream and wakes every `closed()` waiter and sender.
+    /// Wakes the attached receiver and reports a close.
     fn after_change(&self, mut g: MutexGuard<'_, Inner>) {
         let waker = g.waker.take();
+        self.report_close(g);
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// The first time the session is seen closing: ends the inbound stream
+    /// and wakes every `closed()` waiter and waiting sender.
+    fn report_close(&self, mut g: MutexGuard<'_, Inner>) {
         let ev = g.core.take_close_event();
         if let Some(ev) = ev {
             g.inbound = None;
@@ -169,11 +178,6 @@ impl Shared {
             drop(g);
             self.closed.notify_waiters();
             self.space.notify_waiters();
-        } else {
-            drop(g);
-        }
-        if let Some(w) = waker {
-            w.wake();
         }
     }
 
