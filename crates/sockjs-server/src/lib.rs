@@ -35,9 +35,8 @@
 //! # Mounted in axum
 //!
 //! ```no_run
-//! use axum::{routing::get, Router, ServiceExt};
+//! use axum::{routing::get, Router};
 //! use sockjs_server::{Config, Session, SockJsLayer};
-//! use tower_layer::Layer;
 //!
 //! async fn echo(mut session: Session) {
 //!     while let Some(msg) = session.recv().await {
@@ -46,11 +45,12 @@
 //! }
 //!
 //! # async fn run() -> std::io::Result<()> {
-//! let app = Router::new().route("/", get(|| async { "home" }));
-//! // Requests under /echo go to SockJS, all others to the router.
-//! let app = SockJsLayer::new(Config::new("/echo"), echo).layer(app);
+//! // Requests under /echo go to SockJS, all others to the router's routes.
+//! let app = Router::new()
+//!     .route("/", get(|| async { "home" }))
+//!     .layer(SockJsLayer::new(Config::new("/echo"), echo));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, app.into_make_service()).await
+//! axum::serve(listener, app).await
 //! # }
 //! ```
 #![deny(missing_docs)]

@@ -203,7 +203,7 @@ impl<H, S> std::fmt::Debug for SockJsService<H, S> {
     }
 }
 
-fn new_state<H: Handler>(config: Config, handler: H) -> Arc<State<H>> {
+pub(crate) fn new_state<H: Handler>(config: Config, handler: H) -> Arc<State<H>> {
     let iframe = sockjs_core::iframe_page(&config.sockjs_url);
     let digest = Sha1::digest(iframe.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();

@@ -279,8 +279,9 @@ async fn drive<S>(
                     Some(Err(_)) | None => return,
                 }
             }
-            () = &mut heartbeat => {
-                if !raw && ws.feed(Message::Text("h".into())).await.is_err() {
+            // The raw endpoint has no heartbeats at all, as in sockjs-node.
+            () = &mut heartbeat, if !raw => {
+                if ws.feed(Message::Text("h".into())).await.is_err() {
                     return;
                 }
                 if ws.send(Message::Ping(Default::default())).await.is_err() {
@@ -319,4 +320,132 @@ where
         while let Some(Ok(_)) = ws.next().await {}
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::service::new_state;
+    use crate::session::ConnInfo;
+    use http::HeaderMap;
+
+    async fn echo(mut s: Session) {
+        while let Some(m) = s.recv().await {
+            if s.send(m).await.is_err() {
+                break;
+            }
+        }
+    }
+
+    fn info(transport: Transport) -> ConnInfo {
+        ConnInfo {
+            transport,
+            remote_addr: None,
+            url: "/x".into(),
+            path: "/x".into(),
+            prefix: String::new(),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// Starts a session loop over an in-memory pipe and returns the client end.
+    async fn connect<H: Handler>(config: Config, handler: H, raw: bool) -> WebSocketStream<tokio::io::DuplexStream> {
+        let (a, b) = tokio::io::duplex(1 << 20);
+        let state = new_state(config, handler);
+        let t = if raw {
+            Transport::RawWebsocket
+        } else {
+            Transport::Websocket
+        };
+        tokio::spawn(async move {
+            let ws = WebSocketStream::from_raw_socket(a, Role::Server, None).await;
+            run(state, ws, info(t), raw).await;
+        });
+        WebSocketStream::from_raw_socket(b, Role::Client, None).await
+    }
+
+    async fn text(ws: &mut WebSocketStream<tokio::io::DuplexStream>) -> String {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => return t.as_str().to_owned(),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("expected text, got {other:?}"),
+            }
+        }
+    }
+
+    async fn close_frame(ws: &mut WebSocketStream<tokio::io::DuplexStream>) -> (u16, String) {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(Some(f)))) => return (f.code.into(), f.reason.as_str().to_owned()),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("expected close, got {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn framed_echo_in_memory() {
+        let mut ws = connect(Config::new(""), echo, false).await;
+        assert_eq!(text(&mut ws).await, "o");
+        ws.send(Message::Text(r#"["a","b\u2028"]"#.into())).await.unwrap();
+        // Both messages may arrive in one frame or two; collect until both are in.
+        let mut got = String::new();
+        while got.matches('"').count() < 4 {
+            got.push_str(&text(&mut ws).await);
+        }
+        assert!(got == r#"a["a","b\u2028"]"# || got == r#"a["a"]a["b\u2028"]"#, "{got}");
+    }
+
+    #[tokio::test]
+    async fn server_close_sends_frame_then_ws_close() {
+        let mut ws = connect(Config::new(""), |s: Session| async move { s.close(3001, "bye") }, false).await;
+        assert_eq!(text(&mut ws).await, "o");
+        assert_eq!(text(&mut ws).await, r#"c[3001,"bye"]"#);
+        assert_eq!(close_frame(&mut ws).await.0, 1000);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn heartbeat_then_pong_deadline() {
+        let cfg = Config::new("")
+            .heartbeat_delay(Duration::from_secs(25))
+            .websocket_pong_timeout(Some(Duration::from_secs(10)));
+        let (a, b) = tokio::io::duplex(1 << 20);
+        let state = new_state(cfg, echo);
+        tokio::spawn(async move {
+            let ws = WebSocketStream::from_raw_socket(a, Role::Server, None).await;
+            run(state, ws, info(Transport::Websocket), false).await;
+        });
+        let mut ws = WebSocketStream::from_raw_socket(b, Role::Client, None).await;
+        assert_eq!(text(&mut ws).await, "o");
+        // Stop reading (a reading tungstenite client answers pings by itself)
+        // past the heartbeat and the pong deadline.
+        tokio::time::sleep(Duration::from_secs(36)).await;
+        assert_eq!(text(&mut ws).await, "h");
+        assert_eq!(text(&mut ws).await, r#"c[3000,"No response from heartbeat"]"#);
+    }
+
+    #[tokio::test]
+    async fn oversized_message_closes_1009() {
+        let mut ws = connect(Config::new("").max_message_size(1000), echo, false).await;
+        assert_eq!(text(&mut ws).await, "o");
+        let big = format!("[\"{}\"]", "x".repeat(1001));
+        ws.send(Message::Text(big.into())).await.unwrap();
+        assert_eq!(close_frame(&mut ws).await.0, 1009);
+    }
+
+    #[tokio::test]
+    async fn raw_echo_and_close_with_code() {
+        let mut ws = connect(Config::new(""), echo, true).await;
+        ws.send(Message::Text("Hello world!\u{ffff}".into())).await.unwrap();
+        assert_eq!(text(&mut ws).await, "Hello world!\u{ffff}");
+        let mut ws = connect(
+            Config::new(""),
+            |s: Session| async move { s.close(3000, "Go away!") },
+            true,
+        )
+        .await;
+        assert_eq!(close_frame(&mut ws).await, (3000, "Go away!".to_owned()));
+    }
 }
