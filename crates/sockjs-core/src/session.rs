@@ -115,6 +115,10 @@ pub struct Session {
     close_reported: bool,
     receiver: Option<ReceiverId>,
     next_receiver: u64,
+    /// The open frame was handed to a receiver. Tracked apart from the
+    /// state: a session closed before its first receiver polled still
+    /// opens first, then closes.
+    opened: bool,
     disconnect_delay: Duration,
     expires_at: Option<Instant>,
 }
@@ -133,6 +137,7 @@ impl Session {
             close_reported: false,
             receiver: None,
             next_receiver: 0,
+            opened: false,
             disconnect_delay,
             expires_at: Some(now + disconnect_delay),
         }
@@ -272,8 +277,11 @@ impl Session {
         if self.receiver != Some(id) {
             return None;
         }
-        if self.state == ReadyState::Connecting {
-            self.state = ReadyState::Open;
+        if !self.opened {
+            self.opened = true;
+            if self.state == ReadyState::Connecting {
+                self.state = ReadyState::Open;
+            }
             return Some(Outgoing {
                 frame: OPEN.to_owned(),
                 is_close: false,
@@ -304,6 +312,7 @@ impl Session {
     /// such as the raw websocket).
     pub fn drain(&mut self) -> Vec<String> {
         self.queued_bytes = 0;
+        self.opened = true;
         if self.state == ReadyState::Connecting {
             self.state = ReadyState::Open;
         }
@@ -405,6 +414,21 @@ mod tests {
         }
         assert!(matches!(s.push("z".into()), Err(PushError::Full(m)) if m == "z"));
         assert_eq!((s.queued(), s.queued_bytes()), (3, 3));
+    }
+
+    #[test]
+    fn closed_before_first_receiver_still_opens_first() {
+        let t = Instant::now();
+        let mut s = Session::new(t, Duration::from_secs(5), limits());
+        s.push("m".into()).unwrap();
+        assert!(s.close(3000, "Go away!"));
+        let r = attached(&mut s);
+        assert_eq!(s.next_frame(r).unwrap().frame, "o");
+        assert_eq!(s.next_frame(r).unwrap().frame, r#"a["m"]"#);
+        assert_eq!(s.next_frame(r).unwrap().frame, r#"c[3000,"Go away!"]"#);
+        s.detach(r, t, false);
+        let r2 = attached(&mut s);
+        assert_eq!(s.next_frame(r2).unwrap().frame, r#"c[3000,"Go away!"]"#);
     }
 
     #[test]
