@@ -56,7 +56,12 @@ impl Server {
             .next()
             .unwrap()
             .to_string();
-        Server { authority, base, child: None, guard: None }
+        Server {
+            authority,
+            base,
+            child: None,
+            guard: None,
+        }
     }
 
     /// Spawns `sockjs-test-server --port 0 <extra>` and waits for its `listening on` line.
@@ -65,7 +70,8 @@ impl Server {
         // The wrapper shell runs the server in the background and kills it once its stdin (a pipe
         // held by this test process) reaches EOF, which also happens when this process exits. Static
         // instances are never dropped, so this is what cleans them up.
-        let script = r#"bin="$1"; shift; "$bin" "$@" </dev/null & pid=$!; read _unused; kill "$pid" 2>/dev/null; wait "$pid""#;
+        let script =
+            r#"bin="$1"; shift; "$bin" "$@" </dev/null & pid=$!; read _unused; kill "$pid" 2>/dev/null; wait "$pid""#;
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(script)
@@ -152,7 +158,12 @@ pub fn fast_server() -> Option<&'static Server> {
             }
             let hb = FAST_HEARTBEAT_MS.to_string();
             let dd = FAST_DISCONNECT_MS.to_string();
-            Some(Server::spawn(&["--heartbeat-delay-ms", &hb, "--disconnect-delay-ms", &dd]))
+            Some(Server::spawn(&[
+                "--heartbeat-delay-ms",
+                &hb,
+                "--disconnect-delay-ms",
+                &dd,
+            ]))
         })
         .as_ref()
 }
@@ -188,7 +199,10 @@ pub struct Head {
 impl Head {
     /// The first header with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Every header with this name (case-insensitive).
@@ -270,7 +284,12 @@ impl Response {
 
     #[track_caller]
     pub fn expect_body(&self, body: &str) -> &Self {
-        assert_eq!(String::from_utf8_lossy(&self.body), body, "body (status {})", self.head.status);
+        assert_eq!(
+            String::from_utf8_lossy(&self.body),
+            body,
+            "body (status {})",
+            self.head.status
+        );
         self
     }
 }
@@ -296,7 +315,12 @@ impl Conn {
         stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
         stream.set_nodelay(true).unwrap();
-        Conn { stream, buf: Vec::new(), host: authority.to_string(), closed: false }
+        Conn {
+            stream,
+            buf: Vec::new(),
+            host: authority.to_string(),
+            closed: false,
+        }
     }
 
     pub fn stream(&self) -> &TcpStream {
@@ -418,6 +442,19 @@ impl Conn {
         self.take(n)
     }
 
+    /// Reads raw bytes until a complete head (`\r\n\r\n`) has arrived or the peer closes; returns what
+    /// arrived up to the end of the head. Panics on timeout.
+    pub fn read_raw_to_end_or_head(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
+                return self.take(i + 4);
+            }
+            if !self.fill() {
+                return std::mem::take(&mut self.buf);
+            }
+        }
+    }
+
     /// Reads raw bytes until the peer closes (panics on timeout).
     pub fn read_raw_to_end(&mut self) -> Vec<u8> {
         while self.fill() {}
@@ -464,11 +501,24 @@ impl Conn {
     }
 
     /// Sends a request and returns a reader for a streaming response.
-    pub fn open_stream(mut self, version: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Streaming {
+    pub fn open_stream(
+        mut self,
+        version: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Streaming {
         self.send(version, method, path, headers, body);
         let head = self.read_head();
         let kind = head.body_kind(method);
-        Streaming { conn: self, head, body: Body::new(kind), decoded: Vec::new(), ended: false }
+        Streaming {
+            conn: self,
+            head,
+            body: Body::new(kind),
+            decoded: Vec::new(),
+            ended: false,
+        }
     }
 
     /// Half-closes and drops the connection (an abort from the server's point of view).
@@ -491,17 +541,27 @@ fn parse_head(raw: &[u8]) -> Head {
     let mut parts = status_line.splitn(3, ' ');
     let version = parts.next().unwrap_or("").to_string();
     assert!(version.starts_with("HTTP/1."), "bad status line {status_line:?}");
-    let status = parts.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+    let status = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
     let reason = parts.next().unwrap_or("").to_string();
     let mut headers = Vec::new();
     for line in lines {
         if line.is_empty() {
             continue;
         }
-        let (k, v) = line.split_once(':').unwrap_or_else(|| panic!("bad header line {line:?}"));
+        let (k, v) = line
+            .split_once(':')
+            .unwrap_or_else(|| panic!("bad header line {line:?}"));
         headers.push((k.trim().to_string(), v.trim().to_string()));
     }
-    Head { version, status, reason, headers }
+    Head {
+        version,
+        status,
+        reason,
+        headers,
+    }
 }
 
 /// Incremental body decoder (content-length, chunked, or until EOF).
@@ -516,7 +576,13 @@ struct Body {
 impl Body {
     fn new(kind: BodyKind) -> Body {
         let remaining = if let BodyKind::Length(n) = kind { n } else { 0 };
-        Body { kind, remaining, chunk_left: 0, in_chunk: false, done: kind == BodyKind::Length(0) }
+        Body {
+            kind,
+            remaining,
+            chunk_left: 0,
+            in_chunk: false,
+            done: kind == BodyKind::Length(0),
+        }
     }
 
     /// Next piece of decoded body (as it arrives; for chunked, at most one chunk), or None at the end.
@@ -562,7 +628,8 @@ impl Body {
                 let line = c.read_raw_until(b"\r\n");
                 let line = String::from_utf8_lossy(&line[..line.len() - 2]).to_string();
                 let size_hex = line.split(';').next().unwrap().trim();
-                let size = usize::from_str_radix(size_hex, 16).unwrap_or_else(|_| panic!("bad chunk size line {line:?}"));
+                let size =
+                    usize::from_str_radix(size_hex, 16).unwrap_or_else(|_| panic!("bad chunk size line {line:?}"));
                 if size == 0 {
                     // Trailers until an empty line.
                     loop {
@@ -653,7 +720,11 @@ impl Streaming {
                 return Some(std::mem::replace(&mut self.decoded, rest));
             }
             if !self.more() {
-                assert!(self.decoded.is_empty(), "trailing partial data {:?}", String::from_utf8_lossy(&self.decoded));
+                assert!(
+                    self.decoded.is_empty(),
+                    "trailing partial data {:?}",
+                    String::from_utf8_lossy(&self.decoded)
+                );
                 return None;
             }
         }
@@ -680,9 +751,16 @@ impl Streaming {
     /// Asserts the response body ends (within the read timeout) with no further data.
     #[track_caller]
     pub fn expect_end(&mut self) {
-        assert!(self.decoded.is_empty(), "unexpected data {:?}", String::from_utf8_lossy(&self.decoded));
+        assert!(
+            self.decoded.is_empty(),
+            "unexpected data {:?}",
+            String::from_utf8_lossy(&self.decoded)
+        );
         if self.more() {
-            panic!("unexpected data instead of end: {:?}", String::from_utf8_lossy(&self.decoded));
+            panic!(
+                "unexpected data instead of end: {:?}",
+                String::from_utf8_lossy(&self.decoded)
+            );
         }
     }
 
@@ -779,7 +857,9 @@ pub fn json_msgs(msgs: &[&str]) -> String {
 /// Parses an `a[...]` frame (without delimiter) into its messages.
 #[track_caller]
 pub fn parse_a(frame: &str) -> Vec<String> {
-    let json = frame.strip_prefix('a').unwrap_or_else(|| panic!("not an a-frame: {:?}", &frame[..frame.len().min(80)]));
+    let json = frame
+        .strip_prefix('a')
+        .unwrap_or_else(|| panic!("not an a-frame: {:?}", &frame[..frame.len().min(80)]));
     serde_json::from_str(json).expect("a-frame JSON")
 }
 
@@ -847,7 +927,10 @@ pub fn ws_expect_closed(ws: &mut Ws) -> Option<(u16, String)> {
     loop {
         match ws.read() {
             Ok(Message::Close(f)) => {
-                close = Some(f.map(|f| (u16::from(f.code), f.reason.to_string())).unwrap_or((1005, String::new())));
+                close = Some(
+                    f.map(|f| (u16::from(f.code), f.reason.to_string()))
+                        .unwrap_or((1005, String::new())),
+                );
             }
             Ok(Message::Ping(_)) | Ok(Message::Pong(_)) => {}
             Ok(m) => panic!("expected close, got {m:?}"),
@@ -934,7 +1017,11 @@ pub fn assert_not_cached(h: &Head) {
 #[track_caller]
 pub fn assert_long_cached(h: &Head) {
     h.expect("Cache-Control", "public, max-age=31536000");
-    assert!(h.header("Expires").map(|e| !e.is_empty()).unwrap_or(false), "Expires missing: {:?}", h.headers);
+    assert!(
+        h.header("Expires").map(|e| !e.is_empty()).unwrap_or(false),
+        "Expires missing: {:?}",
+        h.headers
+    );
 }
 
 /// Sleeps for `ms` milliseconds.
