@@ -92,6 +92,8 @@ pub enum Route<'a> {
     Preflight {
         /// The methods allowed on that path.
         allow: &'static str,
+        /// The session endpoint asked about; `None` for `/info`.
+        endpoint: Option<Endpoint>,
     },
     /// `/<server>/<session>/<endpoint>` with an allowed method.
     Session {
@@ -139,7 +141,10 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, RouteError> {
         "/info" => {
             return match method {
                 "GET" => Ok(Route::Info),
-                "OPTIONS" => Ok(Route::Preflight { allow: "OPTIONS, GET" }),
+                "OPTIONS" => Ok(Route::Preflight {
+                    allow: "OPTIONS, GET",
+                    endpoint: None,
+                }),
                 _ => Err(RouteError::MethodNotAllowed("OPTIONS, GET")),
             }
         }
@@ -165,6 +170,7 @@ pub fn route<'a>(method: &str, path: &'a str) -> Result<Route<'a>, RouteError> {
             "OPTIONS" => {
                 return Ok(Route::Preflight {
                     allow: endpoint.allow(),
+                    endpoint: Some(endpoint),
                 })
             }
             _ => false,
@@ -231,7 +237,10 @@ mod tests {
         assert_eq!(route("POST", "/"), Err(RouteError::MethodNotAllowed("GET")));
         assert_eq!(
             route("OPTIONS", "/info"),
-            Ok(Route::Preflight { allow: "OPTIONS, GET" })
+            Ok(Route::Preflight {
+                allow: "OPTIONS, GET",
+                endpoint: None
+            })
         );
         assert_eq!(route("GET", "/websocket"), Ok(Route::RawWebsocket));
         for p in [
@@ -303,7 +312,10 @@ mod tests {
         );
         assert_eq!(
             route("OPTIONS", "/a/b/xhr_streaming"),
-            Ok(Route::Preflight { allow: "OPTIONS, POST" })
+            Ok(Route::Preflight {
+                allow: "OPTIONS, POST",
+                endpoint: Some(Endpoint::XhrStreaming)
+            })
         );
         assert_eq!(route("POST", "/a/b/nope"), Err(RouteError::NotFound));
     }

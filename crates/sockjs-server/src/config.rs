@@ -42,8 +42,9 @@ impl fmt::Debug for JSessionId {
 pub enum CorsDecision {
     /// Allow, answering `Access-Control-Allow-Origin: <value>` with credentials.
     Allow(HeaderValue),
-    /// Refuse: the request gets `403 Forbidden` on every endpoint, the
-    /// websocket handshake included.
+    /// Refuse: the request gets `403 Forbidden` on `/info`, preflights,
+    /// every session endpoint and both websocket handshakes. The greeting
+    /// and the iframe page (loaded by navigation, same-origin) stay served.
     Refuse,
 }
 

@@ -27,7 +27,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Instant;
 use tower_service::Service;
 
 /// The error type of response bodies.
@@ -95,7 +94,7 @@ impl<H: Handler> State<H> {
         info: ConnInfo,
     ) -> (Arc<Shared>, tokio::sync::mpsc::Receiver<String>, Arc<ConnInfo>) {
         let (tx, rx) = tokio::sync::mpsc::channel(self.config.inbound_capacity);
-        let core = sockjs_core::Session::new(Instant::now(), self.config.disconnect_delay, self.queue_limits());
+        let core = sockjs_core::Session::new(now(), self.config.disconnect_delay, self.queue_limits());
         (Shared::new(id, core, tx), rx, Arc::new(info))
     }
 
@@ -144,6 +143,12 @@ impl<H: Handler> State<H> {
     }
 }
 
+/// The current time on tokio's clock (so tests with a paused clock see
+/// sessions expire on that clock), as the `std` instant the core takes.
+pub(crate) fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 /// Forgets a session once it had no receiver for `disconnect_delay`.
 async fn expiry_timer<H>(state: std::sync::Weak<State<H>>, shared: Arc<Shared>) {
     loop {
@@ -151,10 +156,10 @@ async fn expiry_timer<H>(state: std::sync::Weak<State<H>>, shared: Arc<Shared>) 
         let Some(state_ref) = state.upgrade() else { return };
         // While a receiver is attached there is no deadline; look again after
         // one delay (a detach can only set a later deadline than that).
-        let target = deadline.unwrap_or_else(|| Instant::now() + state_ref.config.disconnect_delay);
+        let target = deadline.unwrap_or_else(|| now() + state_ref.config.disconnect_delay);
         drop(state_ref);
         tokio::time::sleep_until(target.into()).await;
-        if shared.lock().core.is_expired(Instant::now()) {
+        if shared.lock().core.is_expired(now()) {
             if let Some(state) = state.upgrade() {
                 let mut map = state.lock_sessions();
                 if map.get(&shared.id).is_some_and(|s| Arc::ptr_eq(s, &shared)) {
@@ -522,7 +527,13 @@ where
             cors::apply(&allow, h);
             Ok(r)
         }
-        Route::Preflight { allow: methods } => {
+        Route::Preflight {
+            allow: methods,
+            endpoint,
+        } => {
+            if endpoint.is_some_and(|e| !endpoint_enabled(config, e)) {
+                return Err(HttpError::NotFound);
+            }
             let allow = cors::decide(&config.cors, &parts)?;
             let mut r = Response::new(SockJsBody::empty());
             *r.status_mut() = StatusCode::NO_CONTENT;

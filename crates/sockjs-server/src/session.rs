@@ -7,7 +7,6 @@ use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
-use std::time::Instant;
 use tokio::sync::{mpsc, Notify};
 
 /// Request headers sockjs-node exposes to applications. Cookies never are.
@@ -87,7 +86,7 @@ impl Shared {
     /// Detaches a receiver and reports a close it caused (an aborted one).
     pub(crate) fn detach(&self, rid: ReceiverId, aborted: bool) {
         let mut g = self.lock();
-        g.core.detach(rid, Instant::now(), aborted);
+        g.core.detach(rid, crate::service::now(), aborted);
         self.after_change(g);
     }
 
