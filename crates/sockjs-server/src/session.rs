@@ -199,6 +199,14 @@ impl Shared {
         Ok(())
     }
 
+    fn try_send(&self, msg: String) -> Result<(), TrySendError> {
+        self.try_push(msg).map_err(|e| match e {
+            PushError::Full(m) => TrySendError::Full(m),
+            PushError::Closed(m) => TrySendError::Closed(m),
+            _ => TrySendError::Closed(String::new()),
+        })
+    }
+
     async fn push(&self, mut msg: String) -> Result<(), SendError> {
         loop {
             // Register interest before checking, so a drain between the
@@ -318,11 +326,7 @@ impl Session {
 
     /// Queues a message without waiting; reports a full queue.
     pub fn try_send(&self, msg: impl Into<String>) -> Result<(), TrySendError> {
-        self.shared.try_push(msg.into()).map_err(|e| match e {
-            PushError::Full(m) => TrySendError::Full(m),
-            PushError::Closed(m) => TrySendError::Closed(m),
-            _ => TrySendError::Closed(String::new()),
-        })
+        self.shared.try_send(msg.into())
     }
 
     /// Closes the session with `code` and `reason`. Messages already queued
@@ -426,11 +430,7 @@ impl SessionSender {
 
     /// Queues a message without waiting. See [`Session::try_send`].
     pub fn try_send(&self, msg: impl Into<String>) -> Result<(), TrySendError> {
-        self.shared.try_push(msg.into()).map_err(|e| match e {
-            PushError::Full(m) => TrySendError::Full(m),
-            PushError::Closed(m) => TrySendError::Closed(m),
-            _ => TrySendError::Closed(String::new()),
-        })
+        self.shared.try_send(msg.into())
     }
 
     /// Closes the session. See [`Session::close`].

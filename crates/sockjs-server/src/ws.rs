@@ -225,8 +225,7 @@ async fn drive<S>(
                             match decode_messages(t.as_bytes(), st.limits) {
                                 Ok(v) => pending.extend(v),
                                 Err(sockjs_core::DecodeError::TooLarge | sockjs_core::DecodeError::TooManyMessages) => {
-                                    shared.expire(1009, "Message too big");
-                                    close_gracefully(ws, 1009, "Message too big".into()).await;
+                                    fail(ws, shared, 1009, "Message too big").await;
                                     return;
                                 }
                                 // Broken framing: drop the connection at once.
@@ -238,8 +237,7 @@ async fn drive<S>(
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
-                        shared.expire(1003, "Binary frames are not supported");
-                        close_gracefully(ws, 1003, "Binary frames are not supported".into()).await;
+                        fail(ws, shared, 1003, "Binary frames are not supported").await;
                         return;
                     }
                     Some(Ok(Message::Pong(_))) => {
@@ -262,18 +260,15 @@ async fn drive<S>(
                         }
                     }
                     Some(Err(WsError::Capacity(_))) => {
-                        shared.expire(1009, "Message too big");
-                        close_gracefully(ws, 1009, "Message too big".into()).await;
+                        fail(ws, shared, 1009, "Message too big").await;
                         return;
                     }
                     Some(Err(WsError::Utf8(_))) => {
-                        shared.expire(1007, "Invalid UTF-8");
-                        close_gracefully(ws, 1007, "Invalid UTF-8".into()).await;
+                        fail(ws, shared, 1007, "Invalid UTF-8").await;
                         return;
                     }
                     Some(Err(WsError::Protocol(_))) => {
-                        shared.expire(1002, "Protocol error");
-                        close_gracefully(ws, 1002, "Protocol error".into()).await;
+                        fail(ws, shared, 1002, "Protocol error").await;
                         return;
                     }
                     Some(Err(_)) | None => return,
@@ -301,6 +296,15 @@ async fn drive<S>(
             }
         }
     }
+}
+
+/// Ends the session with `code` and closes the websocket with the same code.
+async fn fail<S>(ws: WebSocketStream<S>, shared: &Shared, code: u16, reason: &'static str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    shared.expire(code, reason);
+    close_gracefully(ws, code, reason.into()).await;
 }
 
 /// Sends a close frame and waits briefly for the peer's reply, so the
