@@ -904,10 +904,12 @@ pub fn ws_connect(s: &Server, path: &str) -> Ws {
 /// Next text message (panics on anything else, including timeout).
 #[track_caller]
 pub fn ws_text(ws: &mut Ws) -> String {
+    let deadline = Instant::now() + READ_TIMEOUT;
     loop {
         match ws.read() {
             Ok(Message::Text(t)) => return t.to_string(),
-            Ok(Message::Ping(_)) | Ok(Message::Pong(_)) => continue,
+            Ok(Message::Ping(_)) | Ok(Message::Pong(_)) if Instant::now() < deadline => continue,
+            Ok(Message::Ping(_)) | Ok(Message::Pong(_)) => panic!("only pings/pongs for {READ_TIMEOUT:?}"),
             Ok(other) => panic!("expected text message, got {other:?}"),
             Err(e) => panic!("expected text message, got error {e}"),
         }
@@ -923,6 +925,7 @@ pub fn ws_send(ws: &mut Ws, text: &str) {
 /// TCP connection just ended. Panics if a text message arrives or on timeout.
 #[track_caller]
 pub fn ws_expect_closed(ws: &mut Ws) -> Option<(u16, String)> {
+    let deadline = Instant::now() + READ_TIMEOUT;
     let mut close = None;
     loop {
         match ws.read() {
@@ -932,7 +935,7 @@ pub fn ws_expect_closed(ws: &mut Ws) -> Option<(u16, String)> {
                         .unwrap_or((1005, String::new())),
                 );
             }
-            Ok(Message::Ping(_)) | Ok(Message::Pong(_)) => {}
+            Ok(Message::Ping(_)) | Ok(Message::Pong(_)) if Instant::now() < deadline => {}
             Ok(m) => panic!("expected close, got {m:?}"),
             Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => return close,
             Err(tungstenite::Error::Protocol(_)) => return close,
@@ -963,7 +966,7 @@ pub fn raw_upgrade(s: &Server, path: &str, headers: &[(&str, &str)]) -> (Conn, H
 
 /// Standard RFC 6455 handshake headers with a fixed key.
 pub const WS_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
-pub const WS_ACCEPT: &str = "s3pPLMBiTxaQ9kSZ2aRt0cKR8CE=";
+pub const WS_ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
 pub fn ws_headers() -> Vec<(&'static str, &'static str)> {
     vec![
