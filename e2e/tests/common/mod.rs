@@ -730,6 +730,12 @@ impl Streaming {
         }
     }
 
+    /// Puts bytes back in front of the unread body.
+    pub fn unread(&mut self, bytes: &[u8]) {
+        let rest = std::mem::take(&mut self.decoded);
+        self.decoded = [bytes, &rest].concat();
+    }
+
     /// Exactly `n` decoded bytes.
     #[track_caller]
     pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
