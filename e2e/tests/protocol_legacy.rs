@@ -36,6 +36,24 @@ fn eventsource_transport() {
 }
 
 #[test]
+fn eventsource_data_survives_the_clients_decode_uri() {
+    let s = server();
+    let session = session_url("/echo");
+    let mut st = eventsource(s, &session);
+    assert_eq!(event(&mut st), "data: o\r\n\r\n");
+    let tricky = "100% %41 %25 %zz %E2%82%AC %2F end%";
+    xhr_send(s, &session, &json_msgs(&[tricky]));
+    let ev = event(&mut st);
+    let data = ev
+        .strip_prefix("data: ")
+        .and_then(|d| d.strip_suffix("\r\n\r\n"))
+        .expect("event");
+    assert!(!data.contains('\r') && !data.contains('\n') && !data.contains('\0'));
+    let decoded = decode_uri(data).unwrap_or_else(|e| panic!("sockjs-client's decodeURI would throw on {data:?}: {e}"));
+    assert_eq!(parse_a(&decoded), [tricky]);
+}
+
+#[test]
 fn eventsource_response_limit() {
     let s = server();
     let session = session_url("/echo");

@@ -649,7 +649,7 @@ impl Body {
 
     fn chunked_next_whole_chunk(&mut self, c: &mut Conn) -> Option<Vec<u8>> {
         assert_eq!(self.kind, BodyKind::Chunked);
-        assert!(!self.in_chunk, "in the middle of a chunk");
+        assert!(!self.in_chunk || self.chunk_left == 0, "in the middle of a chunk");
         let mut out = Vec::new();
         let first = self.next(c)?;
         out.extend_from_slice(&first);
@@ -1031,6 +1031,50 @@ pub fn assert_long_cached(h: &Head) {
         "Expires missing: {:?}",
         h.headers
     );
+}
+
+/// What sockjs-client does with eventsource data: JavaScript's `decodeURI` (percent-escapes that form
+/// UTF-8 are decoded, except those of the reserved characters `;/?:@&=+$,#`). Err where `decodeURI`
+/// would throw a `URIError`.
+pub fn decode_uri(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let hex = |i: usize| -> Result<u8, String> {
+        let h = s.get(i + 1..i + 3).ok_or_else(|| format!("truncated escape at {i}"))?;
+        u8::from_str_radix(h, 16).map_err(|_| format!("bad escape {:?} at {i}", &s[i..(i + 3).min(s.len())]))
+    };
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'%' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        let first = hex(i)?;
+        let len = match first {
+            0x00..=0x7f => 1,
+            0xc2..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf4 => 4,
+            _ => return Err(format!("bad UTF-8 lead in escape at {i}")),
+        };
+        let mut bytes = vec![first];
+        for k in 1..len {
+            let j = i + 3 * k;
+            if b.get(j) != Some(&b'%') {
+                return Err(format!("incomplete UTF-8 escape at {i}"));
+            }
+            bytes.push(hex(j)?);
+        }
+        let ch = std::str::from_utf8(&bytes).map_err(|_| format!("invalid UTF-8 escape at {i}"))?;
+        if len == 1 && ";/?:@&=+$,#".contains(ch) {
+            out.extend_from_slice(&b[i..i + 3]);
+        } else {
+            out.extend_from_slice(ch.as_bytes());
+        }
+        i += 3 * len;
+    }
+    String::from_utf8(out).map_err(|e| e.to_string())
 }
 
 /// Sleeps for `ms` milliseconds.
