@@ -56,7 +56,7 @@ fn odd_session_paths_are_404_and_create_nothing() {
     let id = sid();
     let paths = [
         format!("/echo//{id}/xhr"),
-        format!("/echo/000//xhr"),
+        "/echo/000//xhr".to_string(),
         format!("/echo/0.0/{id}/xhr"),
         format!("/echo/000/{id}.x/xhr"),
         format!("/echo/000/.{id}/xhr"),

@@ -96,9 +96,11 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("sockjs-test-server did not print its listening line"));
+            let Ok(line) = rx.recv_timeout(left) else {
+                drop(guard);
+                let _ = child.wait();
+                panic!("sockjs-test-server did not print its listening line");
+            };
             if let Some(url) = line.trim().strip_prefix("sockjs-test-server listening on ") {
                 let mut s = Server::external(url);
                 s.child = Some(child);
@@ -855,7 +857,21 @@ pub fn xhr_send(s: &Server, session: &str, body: &str) {
     assert!(r.body.is_empty(), "xhr_send body must be empty");
 }
 
-/// JSON array of one string.
+/// Polls `<session>/xhr` until `n` messages have arrived (the application may echo asynchronously,
+/// so one poll can return a part of them) and returns them in arrival order.
+#[track_caller]
+pub fn xhr_collect(s: &Server, session: &str, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let r = post(s, &format!("{session}/xhr"), b"");
+        r.expect_status(200);
+        out.extend(parse_a(r.text().strip_suffix('\n').expect("newline")));
+    }
+    assert_eq!(out.len(), n, "too many messages: {out:?}");
+    out
+}
+
+/// JSON array of strings.
 pub fn json_msgs(msgs: &[&str]) -> String {
     serde_json::to_string(msgs).unwrap()
 }
