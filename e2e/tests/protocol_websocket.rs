@@ -282,3 +282,49 @@ fn raw_websocket_sends_no_heartbeat() {
         other => panic!("expected silence on the raw websocket, got {other:?}"),
     }
 }
+
+/// Sends one text frame with arbitrary (possibly invalid UTF-8) payload.
+fn send_raw_text_frame(ws: &mut Ws, payload: &[u8]) {
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tungstenite::protocol::frame::Frame;
+    let frame = Frame::message(payload.to_vec(), OpCode::Data(Data::Text), true);
+    ws.send(Message::Frame(frame)).expect("send frame");
+}
+
+#[test]
+fn invalid_utf8_closes_with_1007() {
+    let s = server();
+    for path in [
+        "/echo/websocket".to_string(),
+        format!("{}/websocket", session_url("/echo")),
+    ] {
+        let mut ws = ws_connect(s, &path);
+        if !path.ends_with("/echo/websocket") {
+            assert_eq!(ws_text(&mut ws), "o");
+        }
+        send_raw_text_frame(&mut ws, b"[\"\xff\xfe\"]");
+        let close = ws_expect_closed(&mut ws);
+        assert_eq!(close.map(|c| c.0), Some(1007), "{path}");
+    }
+    assert_healthy(s);
+}
+
+#[test]
+fn oversized_message_closes_with_1009() {
+    let s = server();
+    let big = format!("[\"{}\"]", "x".repeat(2 << 20));
+    for path in [
+        "/echo/websocket".to_string(),
+        format!("{}/websocket", session_url("/echo")),
+    ] {
+        let mut ws = ws_connect(s, &path);
+        if !path.ends_with("/echo/websocket") {
+            assert_eq!(ws_text(&mut ws), "o");
+        }
+        // The server may close before the whole message is written.
+        let _ = ws.send(Message::text(big.clone()));
+        let close = ws_expect_closed(&mut ws);
+        assert_eq!(close.map(|c| c.0), Some(1009), "{path}");
+    }
+    assert_healthy(s);
+}

@@ -932,7 +932,7 @@ pub fn ws_text(ws: &mut Ws) -> String {
             Ok(Message::Text(t)) => return t.to_string(),
             Ok(Message::Ping(_)) | Ok(Message::Pong(_)) if Instant::now() < deadline => continue,
             Ok(Message::Ping(_)) | Ok(Message::Pong(_)) => panic!("only pings/pongs for {READ_TIMEOUT:?}"),
-            Ok(other) => panic!("expected text message, got {other:?}"),
+            Ok(other) => panic!("expected text message, got {:.200}", format!("{other:?}")),
             Err(e) => panic!("expected text message, got error {e}"),
         }
     }
@@ -958,7 +958,7 @@ pub fn ws_expect_closed(ws: &mut Ws) -> Option<(u16, String)> {
                 );
             }
             Ok(Message::Ping(_)) | Ok(Message::Pong(_)) if Instant::now() < deadline => {}
-            Ok(m) => panic!("expected close, got {m:?}"),
+            Ok(m) => panic!("expected close, got {:.200}", format!("{m:?}")),
             Err(tungstenite::Error::ConnectionClosed) | Err(tungstenite::Error::AlreadyClosed) => return close,
             Err(tungstenite::Error::Protocol(_)) => return close,
             Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
