@@ -5,7 +5,8 @@
 //!
 //! Flags: `--host` (127.0.0.1), `--port` (8081; 0 picks a free port),
 //! `--sockjs-url` (`http://localhost:8080/lib/sockjs.js`), and for tests
-//! `--heartbeat-delay-ms`, `--disconnect-delay-ms`, `--response-limit`.
+//! `--heartbeat-delay-ms`, `--disconnect-delay-ms`, `--response-limit`,
+//! `--max-message-size`.
 
 use sockjs_server::{serve, Config, CorsDecision, JSessionId, Session, SessionSender, SockJsService};
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ struct Args {
     heartbeat: Duration,
     disconnect: Duration,
     response_limit: usize,
+    max_message_size: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -29,6 +31,7 @@ fn parse_args() -> Result<Args, String> {
         heartbeat: Duration::from_secs(25),
         disconnect: Duration::from_secs(5),
         response_limit: 128 * 1024,
+        max_message_size: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -41,9 +44,11 @@ fn parse_args() -> Result<Args, String> {
             "--heartbeat-delay-ms" => a.heartbeat = Duration::from_millis(num(val()?)?),
             "--disconnect-delay-ms" => a.disconnect = Duration::from_millis(num(val()?)?),
             "--response-limit" => a.response_limit = num(val()?)? as usize,
+            "--max-message-size" => a.max_message_size = Some(num(val()?)? as usize),
             "-h" | "--help" => {
                 return Err("usage: sockjs-test-server [--host H] [--port P] [--sockjs-url URL] \
-                            [--heartbeat-delay-ms N] [--disconnect-delay-ms N] [--response-limit N]"
+                            [--heartbeat-delay-ms N] [--disconnect-delay-ms N] [--response-limit N] \
+                            [--max-message-size N]"
                     .into())
             }
             other => return Err(format!("unknown flag {other}")),
@@ -144,11 +149,15 @@ async fn main() {
         }
     };
     let base = |prefix: &str| {
-        Config::new(prefix)
+        let c = Config::new(prefix)
             .sockjs_url(args.sockjs_url.clone())
             .heartbeat_delay(args.heartbeat)
             .disconnect_delay(args.disconnect)
-            .response_limit(args.response_limit)
+            .response_limit(args.response_limit);
+        match args.max_message_size {
+            Some(n) => c.max_message_size(n),
+            None => c,
+        }
     };
     let members: Members = Arc::default();
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));

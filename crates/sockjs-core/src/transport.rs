@@ -86,10 +86,11 @@ impl Receiver {
                 out.push('\n');
             }
             Receiver::EventSource => {
-                // Frames are JSON with every control character escaped, so a
-                // frame can never contain the CR/LF that would end the event.
+                // The client runs `decodeURI` on event data, so `%` must be
+                // percent-encoded; CR, LF and NUL (which JSON escaping already
+                // keeps out of frames) would end or corrupt the event.
                 out.push_str("data: ");
-                out.push_str(frame);
+                escape_event_data(frame, out);
                 out.push_str("\r\n\r\n");
             }
             Receiver::HtmlFile => {
@@ -108,6 +109,24 @@ impl Receiver {
             }
         }
     }
+}
+
+/// Percent-encodes `%`, `\r`, `\n` and `\0` for an eventsource `data:` line.
+fn escape_event_data(frame: &str, out: &mut String) {
+    let mut start = 0;
+    for (i, b) in frame.bytes().enumerate() {
+        let esc = match b {
+            b'%' => "%25",
+            b'\r' => "%0D",
+            b'\n' => "%0A",
+            0 => "%00",
+            _ => continue,
+        };
+        out.push_str(&frame[start..i]);
+        out.push_str(esc);
+        start = i + 1;
+    }
+    out.push_str(&frame[start..]);
 }
 
 /// Quotes `s` as a JSON string that is also safe inside an HTML `<script>`
@@ -259,6 +278,13 @@ mod tests {
             o,
             "o\ndata: a[\"x\"]\r\n\r\n<script>\np(\"a[\\\"x\\\"]\");\n</script>\r\n/**/x(\"c[3000,\\\"Go away!\\\"]\");\r\n"
         );
+    }
+
+    #[test]
+    fn eventsource_escapes_percent_and_line_breaks() {
+        let mut o = String::new();
+        Receiver::EventSource.wrap_frame("a[\"100% %41\"]\r\n\0", "", &mut o);
+        assert_eq!(o, "data: a[\"100%25 %2541\"]%0D%0A%00\r\n\r\n");
     }
 
     #[test]

@@ -143,6 +143,10 @@ impl<H: Handler> State<H> {
     }
 }
 
+/// How long an `xhr_send`/`jsonp_send` waits for the application to handle
+/// the messages it carried before answering (see `Shared::settle`).
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The current time on tokio's clock (so tests with a paused clock see
 /// sessions expire on that clock), as the `std` instant the core takes.
 pub(crate) fn now() -> std::time::Instant {
@@ -759,12 +763,17 @@ where
     };
     let messages = decode_messages(&payload, state.decode_limits())?;
     if let Some(tx) = shared.inbound() {
+        let any = !messages.is_empty();
+        let since = shared.idle_generation();
         for m in messages {
             // Waits while the application is behind: backpressure reaches
             // the client as a slower xhr_send.
             if tx.send(m).await.is_err() {
                 break;
             }
+        }
+        if any {
+            shared.settle(&tx, since, SETTLE_LIMIT).await;
         }
     }
     let (status, content) = match endpoint {

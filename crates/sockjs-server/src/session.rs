@@ -5,8 +5,10 @@ use http::HeaderMap;
 use sockjs_core::{Attach, CloseEvent, Outgoing, PushError, ReadyState, ReceiverId};
 use std::future::poll_fn;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
+use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 
 /// Request headers sockjs-node exposes to applications. Cookies never are.
@@ -46,6 +48,13 @@ pub(crate) struct Shared {
     space: Notify,
     /// Wakes `closed()` waiters.
     closed: Notify,
+    /// True while the application waits in `recv()` on an empty inbound
+    /// queue: it has handled everything it was given.
+    app_idle: AtomicBool,
+    /// Counts the times the application went idle; see `settle`.
+    idle_gen: AtomicU64,
+    /// Wakes `xhr_send` requests waiting for the application to be idle.
+    idle: Notify,
 }
 
 pub(crate) struct Inner {
@@ -70,6 +79,9 @@ impl Shared {
             }),
             space: Notify::new(),
             closed: Notify::new(),
+            app_idle: AtomicBool::new(false),
+            idle_gen: AtomicU64::new(0),
+            idle: Notify::new(),
         })
     }
 
@@ -177,6 +189,42 @@ impl Shared {
             drop(g);
             self.closed.notify_waiters();
             self.space.notify_waiters();
+        }
+    }
+
+    /// Waits (at most `limit`) until the application has taken every inbound
+    /// message and is back waiting in `recv()`, so that what it sends in
+    /// reply is queued before the `xhr_send` that carried the messages is
+    /// answered, as with sockjs-node's synchronous event handlers. Clients
+    /// (and the protocol suite) poll right after a send and expect the replies.
+    ///
+    /// `since` is [`Shared::idle_generation`] read before the messages were
+    /// queued: the application must have gone idle after that.
+    pub(crate) async fn settle(&self, tx: &mpsc::Sender<String>, since: u64, limit: Duration) {
+        let _ = tokio::time::timeout(limit, async {
+            loop {
+                let notified = self.idle.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let idle_again = self.app_idle.load(Ordering::Acquire) && self.idle_gen.load(Ordering::Acquire) > since;
+                if tx.is_closed() || (idle_again && tx.capacity() == tx.max_capacity()) {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await;
+    }
+
+    pub(crate) fn idle_generation(&self) -> u64 {
+        self.idle_gen.load(Ordering::Acquire)
+    }
+
+    fn set_app_idle(&self, idle: bool) {
+        self.app_idle.store(idle, Ordering::Release);
+        if idle {
+            self.idle_gen.fetch_add(1, Ordering::AcqRel);
+            self.idle.notify_waiters();
         }
     }
 
@@ -311,7 +359,13 @@ impl Session {
     /// This method is cancel safe: if it is used in `tokio::select!` and
     /// another branch completes first, no message is lost.
     pub async fn recv(&mut self) -> Option<String> {
-        self.inbound.recv().await
+        if let Ok(m) = self.inbound.try_recv() {
+            return Some(m);
+        }
+        self.shared.set_app_idle(true);
+        let m = self.inbound.recv().await;
+        self.shared.set_app_idle(false);
+        m
     }
 
     /// Queues a message, waiting while the outbound queue is full.

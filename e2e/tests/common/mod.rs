@@ -170,6 +170,27 @@ pub fn fast_server() -> Option<&'static Server> {
         .as_ref()
 }
 
+/// A server accepting inbound messages of up to 16 MiB, for one-message
+/// round trips of every Unicode scalar value. With an external server, set
+/// `SOCKJS_TEST_URL_BIG`; otherwise the test is skipped.
+pub fn big_server() -> Option<&'static Server> {
+    static SERVER: OnceLock<Option<Server>> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            if let Ok(url) = std::env::var("SOCKJS_TEST_URL_BIG") {
+                if !url.is_empty() {
+                    return Some(Server::external(&url));
+                }
+            }
+            if std::env::var("SOCKJS_TEST_URL").map(|u| !u.is_empty()).unwrap_or(false) {
+                eprintln!("note: SOCKJS_TEST_URL set without SOCKJS_TEST_URL_BIG; skipping big-message test");
+                return None;
+            }
+            Some(Server::spawn(&["--max-message-size", "16777216"]))
+        })
+        .as_ref()
+}
+
 /// A fresh session id, unique within this process and across runs; no dots, no slashes.
 pub fn sid() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
