@@ -60,6 +60,7 @@ mod config;
 mod cors;
 mod error;
 mod handler;
+mod registry;
 mod serve;
 mod service;
 mod session;

@@ -5,6 +5,7 @@ use crate::config::{BaseUrl, Config, Cors, JSessionId, Transport};
 use crate::cors::{self, AllowOrigin};
 use crate::error::{HttpError, TEXT_PLAIN};
 use crate::handler::Handler;
+use crate::registry::Registry;
 use crate::serve::ShutdownWatch;
 use crate::session::{short_id, ConnInfo, Session, Shared, HEADER_WHITELIST};
 use crate::ws;
@@ -20,7 +21,6 @@ use sockjs_core::{
     decode_messages, jsonp_send_payload, percent_decode, validate_callback, Attach, DecodeLimits, Endpoint,
     QueueLimits, Receiver, Route, RouteError,
 };
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -38,8 +38,8 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 pub(crate) struct State<H> {
     pub(crate) config: Config,
     handler: H,
-    sessions: Mutex<HashMap<Arc<str>, Arc<Shared>>>,
-    ws_sessions: Mutex<HashMap<u64, Arc<Shared>>>,
+    sessions: Registry<Arc<str>>,
+    pub(crate) ws_sessions: Registry<u64>,
     next_ws: AtomicU64,
     iframe: Bytes,
     etag: HeaderValue,
@@ -47,14 +47,6 @@ pub(crate) struct State<H> {
 }
 
 impl<H> State<H> {
-    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Arc<Shared>>> {
-        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn lock_ws(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Shared>>> {
-        self.ws_sessions.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn queue_limits(&self) -> QueueLimits {
         QueueLimits {
             max_messages: self.config.max_queued_messages,
@@ -70,19 +62,13 @@ impl<H> State<H> {
     }
 
     fn close_all(&self, code: u16, reason: &str) {
-        let all: Vec<Arc<Shared>> = self
-            .lock_sessions()
-            .values()
-            .chain(self.lock_ws().values())
-            .cloned()
-            .collect();
-        for s in all {
+        for s in self.sessions.all().into_iter().chain(self.ws_sessions.all()) {
             s.close(code, reason);
         }
     }
 
     fn session_count(&self) -> usize {
-        self.lock_sessions().len() + self.lock_ws().len()
+        self.sessions.len() + self.ws_sessions.len()
     }
 }
 
@@ -105,7 +91,7 @@ impl<H: Handler> State<H> {
     /// Finds the HTTP session `id`, or creates it (starting the application
     /// and its expiry timer).
     fn get_or_create(self: &Arc<Self>, id: &str, info: impl FnOnce() -> ConnInfo) -> Arc<Shared> {
-        let mut map = self.lock_sessions();
+        let mut map = self.sessions.shard(id);
         if let Some(s) = map.get(id) {
             return s.clone();
         }
@@ -165,10 +151,7 @@ async fn expiry_timer<H>(state: std::sync::Weak<State<H>>, shared: Arc<Shared>) 
         tokio::time::sleep_until(target.into()).await;
         if shared.lock().core.is_expired(now()) {
             if let Some(state) = state.upgrade() {
-                let mut map = state.lock_sessions();
-                if map.get(&shared.id).is_some_and(|s| Arc::ptr_eq(s, &shared)) {
-                    map.remove(&shared.id);
-                }
+                state.sessions.remove_if_same(&*shared.id, &shared);
             }
             shared.expire(1000, "Session timed out");
             tracing::debug!(session = %short_id(&shared.id), "session expired");
@@ -220,8 +203,8 @@ pub(crate) fn new_state<H: Handler>(config: Config, handler: H) -> Arc<State<H>>
     Arc::new(State {
         config,
         handler,
-        sessions: Mutex::new(HashMap::new()),
-        ws_sessions: Mutex::new(HashMap::new()),
+        sessions: Registry::new(),
+        ws_sessions: Registry::new(),
         next_ws: AtomicU64::new(0),
         iframe: Bytes::from(iframe),
         etag,
@@ -724,7 +707,7 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let shared = state.lock_sessions().get(session).cloned().ok_or(HttpError::NotFound)?;
+    let shared = state.sessions.get(session).ok_or(HttpError::NotFound)?;
     // JSON escapes can make a payload up to six times its decoded size; the
     // decoded size is what `max_message_size` bounds.
     let max_raw = state.config.max_message_size.saturating_mul(6).saturating_add(1024);

@@ -113,7 +113,7 @@ where
     let Attach::Attached(rid) = shared.attach() else {
         return;
     };
-    state.lock_ws().insert(key, shared.clone());
+    state.ws_sessions.shard(&key).insert(key, shared.clone());
     state.spawn_handler(Session::new(shared.clone(), rx, info));
     let settings = Settings {
         heartbeat: state.config.heartbeat_delay,
@@ -125,7 +125,7 @@ where
     // Whatever ended the loop, the session is over.
     shared.expire(1006, "Connection closed");
     shared.detach(rid, false);
-    state.lock_ws().remove(&key);
+    state.ws_sessions.remove_if_same(&key, &shared);
 }
 
 #[derive(Clone, Copy)]
