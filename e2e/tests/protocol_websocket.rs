@@ -291,17 +291,26 @@ fn send_raw_text_frame(ws: &mut Ws, payload: &[u8]) {
     ws.send(Message::Frame(frame)).expect("send frame");
 }
 
+/// The raw and the framed websocket of /echo, each connected (the framed one past its `o`).
+fn both_websocket_routes(s: &Server) -> Vec<(String, Ws)> {
+    let framed = format!("{}/websocket", session_url("/echo"));
+    ["/echo/websocket".to_string(), framed]
+        .into_iter()
+        .enumerate()
+        .map(|(i, path)| {
+            let mut ws = ws_connect(s, &path);
+            if i == 1 {
+                assert_eq!(ws_text(&mut ws), "o");
+            }
+            (path, ws)
+        })
+        .collect()
+}
+
 #[test]
 fn invalid_utf8_closes_with_1007() {
     let s = server();
-    for path in [
-        "/echo/websocket".to_string(),
-        format!("{}/websocket", session_url("/echo")),
-    ] {
-        let mut ws = ws_connect(s, &path);
-        if !path.ends_with("/echo/websocket") {
-            assert_eq!(ws_text(&mut ws), "o");
-        }
+    for (path, mut ws) in both_websocket_routes(s) {
         send_raw_text_frame(&mut ws, b"[\"\xff\xfe\"]");
         let close = ws_expect_closed(&mut ws);
         assert_eq!(close.map(|c| c.0), Some(1007), "{path}");
@@ -313,14 +322,7 @@ fn invalid_utf8_closes_with_1007() {
 fn oversized_message_closes_with_1009() {
     let s = server();
     let big = format!("[\"{}\"]", "x".repeat(2 << 20));
-    for path in [
-        "/echo/websocket".to_string(),
-        format!("{}/websocket", session_url("/echo")),
-    ] {
-        let mut ws = ws_connect(s, &path);
-        if !path.ends_with("/echo/websocket") {
-            assert_eq!(ws_text(&mut ws), "o");
-        }
+    for (path, mut ws) in both_websocket_routes(s) {
         // The server may close before the whole message is written.
         let _ = ws.send(Message::text(big.clone()));
         let close = ws_expect_closed(&mut ws);

@@ -26,6 +26,8 @@ pub enum DecodeError {
     TooManyMessages,
 }
 
+use std::borrow::Cow;
+
 /// Limits applied while decoding one payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeLimits {
@@ -106,12 +108,12 @@ pub fn decode_messages(input: &[u8], limits: DecodeLimits) -> Result<Vec<String>
 ///
 /// ```
 /// use sockjs_core::jsonp_send_payload;
-/// assert_eq!(jsonp_send_payload(b"d=%5B%22x%22%5D", true).unwrap(), b"[\"x\"]");
-/// assert_eq!(jsonp_send_payload(b"[\"x\"]", false).unwrap(), b"[\"x\"]");
+/// assert_eq!(&*jsonp_send_payload(b"d=%5B%22x%22%5D", true).unwrap(), b"[\"x\"]");
+/// assert_eq!(&*jsonp_send_payload(b"[\"x\"]", false).unwrap(), b"[\"x\"]");
 /// ```
-pub fn jsonp_send_payload(body: &[u8], form_encoded: bool) -> Result<Vec<u8>, DecodeError> {
+pub fn jsonp_send_payload(body: &[u8], form_encoded: bool) -> Result<Cow<'_, [u8]>, DecodeError> {
     if !form_encoded {
-        return Ok(body.to_vec());
+        return Ok(Cow::Borrowed(body));
     }
     for pair in body.split(|&b| b == b'&') {
         let (k, v) = match pair.iter().position(|&b| b == b'=') {
@@ -123,7 +125,7 @@ pub fn jsonp_send_payload(body: &[u8], form_encoded: bool) -> Result<Vec<u8>, De
             if v.is_empty() {
                 return Err(DecodeError::PayloadExpected);
             }
-            return Ok(v);
+            return Ok(Cow::Owned(v));
         }
     }
     Err(DecodeError::PayloadExpected)
@@ -329,7 +331,7 @@ mod tests {
     #[test]
     fn form_payload() {
         assert_eq!(
-            jsonp_send_payload(b"x=1&d=%5B%22a+b%22%5D", true).unwrap(),
+            &*jsonp_send_payload(b"x=1&d=%5B%22a+b%22%5D", true).unwrap(),
             b"[\"a b\"]"
         );
         assert_eq!(jsonp_send_payload(b"x=1", true), Err(DecodeError::PayloadExpected));

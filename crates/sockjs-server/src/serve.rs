@@ -114,72 +114,62 @@ where
     type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(run(self))
-    }
-}
-
-async fn run<S, B, F>(serve: Serve<S, F>) -> io::Result<()>
-where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-    F: Future<Output = ()> + Send + 'static,
-{
-    let Serve {
-        listener,
-        service,
-        signal,
-        grace,
-    } = serve;
-    let (tx, _rx) = watch::channel(false);
-    let shutdown = ShutdownWatch(Arc::new(tx));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
-        .max_headers(100);
-    tokio::pin!(signal);
-    loop {
-        let (stream, addr) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    // Out of file descriptors and similar: back off, keep serving.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut signal => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let svc = service.clone();
-        let sd = shutdown.clone();
-        let hyper_svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert::<SocketAddr>(addr);
-            req.extensions_mut().insert(sd.clone());
-            let mut svc = svc.clone();
-            async move {
-                std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
-                svc.call(req).await
+        Box::pin(async move {
+            let Serve {
+                listener,
+                service,
+                signal,
+                grace,
+            } = self;
+            let (tx, _rx) = watch::channel(false);
+            let shutdown = ShutdownWatch(Arc::new(tx));
+            let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .max_headers(100);
+            tokio::pin!(signal);
+            loop {
+                let (stream, addr) = tokio::select! {
+                    r = listener.accept() => match r {
+                        Ok(c) => c,
+                        Err(e) => {
+                            // Out of file descriptors and similar: back off, keep serving.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    },
+                    () = &mut signal => break,
+                };
+                let _ = stream.set_nodelay(true);
+                let svc = service.clone();
+                let sd = shutdown.clone();
+                let hyper_svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                    req.extensions_mut().insert::<SocketAddr>(addr);
+                    req.extensions_mut().insert(sd.clone());
+                    let mut svc = svc.clone();
+                    async move {
+                        std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
+                        svc.call(req).await
+                    }
+                });
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), hyper_svc);
+                let conn = graceful.watch(conn.into_owned());
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::trace!(error = %e, "connection ended with an error");
+                    }
+                });
             }
-        });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), hyper_svc);
-        let conn = graceful.watch(conn.into_owned());
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::trace!(error = %e, "connection ended with an error");
+            drop(listener);
+            let _ = shutdown.0.send(true);
+            if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+                tracing::debug!("grace period over with connections still open");
             }
-        });
+            Ok(())
+        })
     }
-    drop(listener);
-    let _ = shutdown.0.send(true);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
-        tracing::debug!("grace period over with connections still open");
-    }
-    Ok(())
 }

@@ -24,7 +24,7 @@ use sockjs_core::{
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tower_service::Service;
@@ -44,6 +44,9 @@ pub(crate) struct State<H> {
     iframe: Bytes,
     etag: HeaderValue,
     shutdown_hooks: Mutex<Vec<usize>>,
+    /// The last shutdown signal hooked: every request from one `serve`
+    /// carries the same one, so the common case takes no lock.
+    last_hook: AtomicUsize,
 }
 
 impl<H> State<H> {
@@ -107,12 +110,16 @@ impl<H: Handler> State<H> {
 
     fn hook_shutdown(self: &Arc<Self>, watch: &ShutdownWatch) {
         let key = watch.key();
+        if self.last_hook.load(Ordering::Acquire) == key {
+            return;
+        }
         {
             let mut hooks = self.shutdown_hooks.lock().unwrap_or_else(|e| e.into_inner());
             if hooks.contains(&key) {
                 return;
             }
             hooks.push(key);
+            self.last_hook.store(key, Ordering::Release);
         }
         let state = Arc::downgrade(self);
         let mut rx = watch.subscribe();
@@ -209,6 +216,7 @@ pub(crate) fn new_state<H: Handler>(config: Config, handler: H) -> Arc<State<H>>
         iframe: Bytes::from(iframe),
         etag,
         shutdown_hooks: Mutex::new(Vec::new()),
+        last_hook: AtomicUsize::new(0),
     })
 }
 
@@ -740,9 +748,9 @@ where
                     .to_ascii_lowercase()
                     .starts_with("application/x-www-form-urlencoded")
             });
-        Bytes::from(jsonp_send_payload(&bytes, form)?)
+        jsonp_send_payload(&bytes, form)?
     } else {
-        bytes
+        std::borrow::Cow::Borrowed(&bytes[..])
     };
     let messages = decode_messages(&payload, state.decode_limits())?;
     if let Some(tx) = shared.inbound() {

@@ -415,13 +415,7 @@ mod tests {
         let cfg = Config::new("")
             .heartbeat_delay(Duration::from_secs(25))
             .websocket_pong_timeout(Some(Duration::from_secs(10)));
-        let (a, b) = tokio::io::duplex(1 << 20);
-        let state = new_state(cfg, echo);
-        tokio::spawn(async move {
-            let ws = WebSocketStream::from_raw_socket(a, Role::Server, None).await;
-            run(state, ws, info(Transport::Websocket), false).await;
-        });
-        let mut ws = WebSocketStream::from_raw_socket(b, Role::Client, None).await;
+        let mut ws = connect(cfg, echo, false).await;
         assert_eq!(text(&mut ws).await, "o");
         // Stop reading (a reading tungstenite client answers pings by itself)
         // past the heartbeat and the pong deadline.

@@ -143,52 +143,54 @@ pub fn server() -> &'static Server {
     })
 }
 
-/// A server with a 300 ms heartbeat and a 500 ms disconnect delay, shared by this test binary.
-/// `None` (test should return early) when an external server is used without `SOCKJS_TEST_URL_FAST`.
+/// A server spawned with `args`, or the external one named by `env`. `None` (the test should
+/// return early) when an external server is used (`SOCKJS_TEST_URL`) without `env`.
+fn optional_server(env: &str, args: &[&str]) -> Option<Server> {
+    if let Ok(url) = std::env::var(env) {
+        if !url.is_empty() {
+            return Some(Server::external(&url));
+        }
+    }
+    if std::env::var("SOCKJS_TEST_URL").map(|u| !u.is_empty()).unwrap_or(false) {
+        eprintln!("note: SOCKJS_TEST_URL set without {env}; skipping this test");
+        return None;
+    }
+    Some(Server::spawn(args))
+}
+
+/// A server with a 300 ms heartbeat and a 500 ms disconnect delay, shared by this test binary
+/// (external: `SOCKJS_TEST_URL_FAST`).
 pub fn fast_server() -> Option<&'static Server> {
     static SERVER: OnceLock<Option<Server>> = OnceLock::new();
     SERVER
         .get_or_init(|| {
-            if let Ok(url) = std::env::var("SOCKJS_TEST_URL_FAST") {
-                if !url.is_empty() {
-                    return Some(Server::external(&url));
-                }
-            }
-            if std::env::var("SOCKJS_TEST_URL").map(|u| !u.is_empty()).unwrap_or(false) {
-                eprintln!("note: SOCKJS_TEST_URL set without SOCKJS_TEST_URL_FAST; skipping fast-timer test");
-                return None;
-            }
             let hb = FAST_HEARTBEAT_MS.to_string();
             let dd = FAST_DISCONNECT_MS.to_string();
-            Some(Server::spawn(&[
-                "--heartbeat-delay-ms",
-                &hb,
-                "--disconnect-delay-ms",
-                &dd,
-            ]))
+            optional_server(
+                "SOCKJS_TEST_URL_FAST",
+                &["--heartbeat-delay-ms", &hb, "--disconnect-delay-ms", &dd],
+            )
         })
         .as_ref()
 }
 
-/// A server accepting inbound messages of up to 16 MiB, for one-message
-/// round trips of every Unicode scalar value. With an external server, set
-/// `SOCKJS_TEST_URL_BIG`; otherwise the test is skipped.
+/// A server accepting inbound messages of up to 16 MiB, for one-message round trips of every
+/// Unicode scalar value (external: `SOCKJS_TEST_URL_BIG`).
 pub fn big_server() -> Option<&'static Server> {
     static SERVER: OnceLock<Option<Server>> = OnceLock::new();
     SERVER
-        .get_or_init(|| {
-            if let Ok(url) = std::env::var("SOCKJS_TEST_URL_BIG") {
-                if !url.is_empty() {
-                    return Some(Server::external(&url));
-                }
-            }
-            if std::env::var("SOCKJS_TEST_URL").map(|u| !u.is_empty()).unwrap_or(false) {
-                eprintln!("note: SOCKJS_TEST_URL set without SOCKJS_TEST_URL_BIG; skipping big-message test");
-                return None;
-            }
-            Some(Server::spawn(&["--max-message-size", "16777216"]))
-        })
+        .get_or_init(|| optional_server("SOCKJS_TEST_URL_BIG", &["--max-message-size", "16777216"]))
         .as_ref()
+}
+
+/// Asserts the first frame after a receiver was aborted: the session was either forgotten (a
+/// fresh `o`) or closed with 1002, the two outcomes the protocol allows.
+#[track_caller]
+pub fn assert_reopened_or_interrupted(frame: &str) {
+    assert!(
+        frame == "o\n" || frame == "c[1002,\"Connection interrupted\"]\n",
+        "got {frame:?}"
+    );
 }
 
 /// A fresh session id, unique within this process and across runs; no dots, no slashes.
