@@ -16,4 +16,17 @@ echo "== rustdoc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 echo "== cargo test"
+mkdir -p target
 cargo test --workspace 2>&1 | tee target/test-output.log
+
+echo "== sockjs-client end to end (Node and headless Chromium)"
+./scripts/client-tests.sh 2>&1 | tee target/client-test-output.log
+
+# One summary line for the whole run: cargo's "test result" lines plus the
+# client suites' final line.
+cargo_passed=$(grep -o '[0-9]* passed' target/test-output.log | awk '{s+=$1} END {print s+0}')
+cargo_failed=$(grep -o '[0-9]* failed' target/test-output.log | awk '{s+=$1} END {print s+0}')
+client_passed=$(tail -n 1 target/client-test-output.log | awk '{print $1}')
+client_failed=$(tail -n 1 target/client-test-output.log | awk '{print $3}')
+echo "== summary: cargo ${cargo_passed} passed, ${cargo_failed} failed; sockjs-client ${client_passed} passed, ${client_failed} failed"
+echo "$((cargo_passed + client_passed)) passed, $((cargo_failed + client_failed)) failed"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs the official sockjs-client against our sockjs-test-server: in Node
+# (websocket, xhr-streaming, xhr-polling, eventsource) and in headless
+# Chromium (every browser transport, cross-origin). Part of scripts/test.sh.
+#
+# Installs what is missing: the npm packages pinned in e2e/package-lock.json
+# (npm ci) and, when running as root, Debian's chromium. Otherwise it stops
+# and prints the command to run. Extra arguments go to e2e/client/run.js
+# (--only SUBSTRING, --no-browser).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$(pwd)"
+
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "client-tests: Node.js 18+ and npm are needed: apt-get install -y nodejs npm" >&2
+  exit 1
+fi
+
+# npm ci when node_modules is missing or older than the lockfile.
+if [ ! -f e2e/node_modules/.package-lock.json ] || [ e2e/package-lock.json -nt e2e/node_modules/.package-lock.json ]; then
+  echo "client-tests: npm ci (sockjs-client, playwright-core)"
+  (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
+if [ ! -x "$chromium" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "client-tests: installing Debian's chromium"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "client-tests: headless Chromium is needed at $chromium: sudo apt-get install -y chromium" >&2
+    echo "client-tests: (or set CHROMIUM_PATH, or pass --no-browser to skip the browser suite)" >&2
+    exit 1
+  fi
+fi
+
+cargo build --quiet -p sockjs-test-server
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+server="$target_dir/debug/sockjs-test-server"
+
+cd e2e
+exec node client/run.js --server "$server" "$@"
