@@ -48,7 +48,22 @@ pub enum CorsDecision {
     Refuse,
 }
 
-/// The CORS policy.
+/// The origin policy. One policy drives the CORS headers, the websocket
+/// handshakes (framed and raw), `/info` and the iframe page.
+///
+/// Whatever the policy, a request **without** an `Origin` header is served
+/// (answered with `Access-Control-Allow-Origin: *`, no credentials, unless
+/// CORS is disabled): browsers always send `Origin` on cross-origin
+/// requests and websocket handshakes, so a missing one means a
+/// non-browser client or a same-origin `GET`, neither of which an origin
+/// check protects against. `Origin: null` (sandboxed frames, `file:`
+/// pages) is an origin like any other: reflected by
+/// [`Cors::ReflectAny`] as the protocol requires, refused by
+/// [`Cors::AllowList`] unless `"null"` is listed.
+///
+/// Whenever the answer depends on the request's `Origin` (every policy but
+/// [`Cors::Disabled`]), responses carrying CORS headers also carry
+/// `Vary: Origin`, so no cache serves one origin's answer to another.
 #[derive(Clone, Default)]
 #[non_exhaustive]
 pub enum Cors {
@@ -56,6 +71,15 @@ pub enum Cors {
     /// (`*` without credentials when there is no `Origin`), as sockjs-node does.
     #[default]
     ReflectAny,
+    /// Only these origins (exact or pattern, see [`OriginPattern`]) are
+    /// served, reflected with credentials. Any other `Origin` gets
+    /// `403 Forbidden` on `/info`, preflights, every session endpoint and
+    /// both websocket handshakes. The transports that cannot be
+    /// origin-checked are off: `jsonp` and `jsonp_send` (script tags and
+    /// form posts from any page) and the iframe page (which relays for any
+    /// page that frames it) answer 404, as disabled transports do; clients
+    /// fall back to the other transports.
+    AllowList(Arc<[OriginPattern]>),
     /// No `Access-Control-*` header on any response, no iframe page (404),
     /// and no `origins` in `/info`.
     Disabled,
@@ -71,7 +95,149 @@ impl fmt::Debug for Cors {
             Cors::ReflectAny => f.write_str("ReflectAny"),
             Cors::Disabled => f.write_str("Disabled"),
             Cors::Custom(_) => f.write_str("Custom(..)"),
+            Cors::AllowList(l) => f.debug_tuple("AllowList").field(l).finish(),
         }
+    }
+}
+
+/// One entry of a [`Cors::AllowList`]: an exact origin
+/// (`https://app.example.com`, `http://localhost:8080`, `null`) or a
+/// pattern whose host starts with `*.` (`https://*.example.com`: any
+/// subdomain, at any depth, but not `example.com` itself) and whose port
+/// may be `*` (`http://localhost:*`).
+///
+/// Matching is ASCII case-insensitive on the scheme and host, and exact on
+/// the port: an origin without a port matches only a pattern without one
+/// (browsers omit default ports from `Origin`).
+///
+/// ```
+/// use sockjs_server::OriginPattern;
+/// let p = OriginPattern::new("https://*.example.com").unwrap();
+/// assert!(p.matches("https://a.b.example.com"));
+/// assert!(!p.matches("https://example.com"));
+/// assert!(!p.matches("http://a.example.com"));
+/// assert!(!p.matches("https://a.example.com:8443"));
+/// assert!(OriginPattern::new("https://example.com/path").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginPattern {
+    scheme: String,
+    /// Lowercase host; for a wildcard pattern, the suffix after `*`
+    /// (starting with `.`).
+    host: String,
+    wildcard_host: bool,
+    /// `None`: no port; `Some(None)`: any port; `Some(Some(p))`: exactly `p`.
+    port: Option<Option<u16>>,
+    null: bool,
+}
+
+/// Why an [`OriginPattern`] could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid origin pattern {0:?}: expected scheme://host[:port], *.host or port * allowed, or null")]
+pub struct OriginPatternError(String);
+
+impl OriginPattern {
+    /// Parses `scheme://host[:port]` (host may start with `*.`, port may
+    /// be `*`) or `null`. Paths, queries, userinfo and a bare `*` are refused.
+    pub fn new(pattern: &str) -> Result<OriginPattern, OriginPatternError> {
+        let err = || OriginPatternError(pattern.to_owned());
+        if pattern == "null" {
+            return Ok(OriginPattern {
+                scheme: String::new(),
+                host: String::new(),
+                wildcard_host: false,
+                port: None,
+                null: true,
+            });
+        }
+        let (scheme, rest) = pattern.split_once("://").ok_or_else(err)?;
+        if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
+            return Err(err());
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            // An IPv6 literal's colons are inside brackets.
+            Some((h, p)) if !p.contains(']') => {
+                let port = if p == "*" {
+                    Some(None)
+                } else {
+                    Some(Some(parse_port(p).ok_or_else(err)?))
+                };
+                (h, port)
+            }
+            _ => (rest, None),
+        };
+        let (wildcard_host, host) = match host.strip_prefix('*') {
+            Some(suffix) if suffix.starts_with('.') && suffix.len() > 1 => (true, suffix),
+            Some(_) => return Err(err()),
+            None => (false, host),
+        };
+        let host_ok = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._[]:".contains(&b));
+        if !host_ok || (!wildcard_host && host.starts_with('.')) {
+            return Err(err());
+        }
+        Ok(OriginPattern {
+            scheme: scheme.to_ascii_lowercase(),
+            host: host.to_ascii_lowercase(),
+            wildcard_host,
+            port,
+            null: false,
+        })
+    }
+
+    /// True when the request `Origin` value `origin` is allowed by this pattern.
+    pub fn matches(&self, origin: &str) -> bool {
+        if self.null {
+            return origin == "null";
+        }
+        let Some((scheme, rest)) = origin.split_once("://") else {
+            return false;
+        };
+        if !scheme.eq_ignore_ascii_case(&self.scheme) {
+            return false;
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) if !p.contains(']') => match parse_port(p) {
+                Some(p) => (h, Some(p)),
+                None => return false,
+            },
+            _ => (rest, None),
+        };
+        let port_ok = match (self.port, port) {
+            (None, None) => true,
+            (Some(None), Some(_)) => true,
+            (Some(Some(want)), Some(got)) => want == got,
+            _ => false,
+        };
+        if !port_ok || host.is_empty() || host.bytes().any(|b| b"/?#@ ".contains(&b)) {
+            return false;
+        }
+        if self.wildcard_host {
+            host.len() > self.host.len()
+                && host.is_char_boundary(host.len() - self.host.len())
+                && host[host.len() - self.host.len()..].eq_ignore_ascii_case(&self.host)
+                && !host[..host.len() - self.host.len()].ends_with('.')
+        } else {
+            host.eq_ignore_ascii_case(&self.host)
+        }
+    }
+}
+
+/// A port: 1 to 5 ASCII digits (no sign, no spaces) that fit a `u16`.
+fn parse_port(p: &str) -> Option<u16> {
+    if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    p.parse().ok()
+}
+
+impl std::str::FromStr for OriginPattern {
+    type Err = OriginPatternError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        OriginPattern::new(s)
     }
 }
 
@@ -178,6 +344,11 @@ pub struct Config {
     pub(crate) max_queued_bytes: usize,
     pub(crate) inbound_capacity: usize,
     pub(crate) websocket_pong_timeout: Option<Duration>,
+    pub(crate) max_sessions: usize,
+    pub(crate) max_session_id_len: usize,
+    pub(crate) body_read_timeout: Duration,
+    pub(crate) slow_consumer_timeout: Option<Duration>,
+    pub(crate) max_fragments: usize,
 }
 
 impl Default for Config {
@@ -206,6 +377,11 @@ impl Config {
             max_queued_bytes: 4 * 1024 * 1024,
             inbound_capacity: 1024,
             websocket_pong_timeout: Some(Duration::from_secs(10)),
+            max_sessions: 100_000,
+            max_session_id_len: sockjs_core::MAX_ID_LEN,
+            body_read_timeout: Duration::from_secs(30),
+            slow_consumer_timeout: Some(Duration::from_secs(30)),
+            max_fragments: 1024,
         }
     }
 
@@ -304,6 +480,28 @@ impl Config {
         }
     }
 
+    /// Shorthand for a [`Cors::AllowList`] of `patterns` (see
+    /// [`OriginPattern`]). Fails on the first pattern that does not parse.
+    ///
+    /// ```
+    /// use sockjs_server::Config;
+    /// let config = Config::new("/echo")
+    ///     .allowed_origins(["https://example.com", "https://*.example.com"])
+    ///     .unwrap();
+    /// assert!(Config::new("/echo").allowed_origins(["*"]).is_err());
+    /// ```
+    pub fn allowed_origins<I, P>(self, patterns: I) -> Result<Self, OriginPatternError>
+    where
+        I: IntoIterator<Item = P>,
+        P: AsRef<str>,
+    {
+        let list = patterns
+            .into_iter()
+            .map(|p| OriginPattern::new(p.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(self.cors(Cors::AllowList(list.into())))
+    }
+
     /// Shorthand for a [`Cors::Custom`] rule.
     pub fn custom_cors(self, rule: impl Fn(&str) -> CorsDecision + Send + Sync + 'static) -> Self {
         self.cors(Cors::Custom(Arc::new(rule)))
@@ -315,16 +513,22 @@ impl Config {
         self
     }
 
-    /// Largest inbound payload in bytes: an `xhr_send`/`jsonp_send` body
-    /// (over it: 413) and a websocket message (over it: close 1009).
+    /// Largest inbound payload in bytes, measured on the decoded messages
+    /// (the sum of their UTF-8 lengths): an `xhr_send`/`jsonp_send` body
+    /// (over it: 413) and a websocket message (over it: close 1009). The
+    /// encoded form may be up to six times larger (JSON `\uXXXX` escapes),
+    /// so raw bodies and framed websocket messages are read up to
+    /// `6 × max_message_size + 1024` bytes before decoding; a raw websocket
+    /// message is limited to `max_message_size` bytes as it arrives.
     /// Defaults to 1048576 bytes (1 MiB).
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes.max(16);
         self
     }
 
-    /// Most messages accepted in one `xhr_send`/`jsonp_send` payload or
-    /// websocket frame. Defaults to 4096.
+    /// Most messages accepted in one `xhr_send`/`jsonp_send` payload (over
+    /// it: 413) or framed websocket message (over it: close 1009).
+    /// Defaults to 4096.
     pub fn max_messages_per_send(mut self, n: usize) -> Self {
         self.max_messages_per_send = n.max(1);
         self
@@ -354,6 +558,57 @@ impl Config {
         self.websocket_pong_timeout = timeout;
         self
     }
+
+    /// Most live sessions of this service (HTTP sessions not yet reclaimed
+    /// plus open websockets). A request that would open one more gets
+    /// `503 Service Unavailable` (websocket handshakes included); existing
+    /// sessions are not affected. Defaults to 100000 sessions.
+    pub fn max_sessions(mut self, sessions: usize) -> Self {
+        self.max_sessions = sessions.max(1);
+        self
+    }
+
+    /// Longest session id accepted in a session URL, in bytes; longer ids
+    /// get 404 and create nothing. Values above the protocol parser's own
+    /// bound ([`sockjs_core::MAX_ID_LEN`], 128) have no further effect.
+    /// Defaults to 128 bytes.
+    pub fn max_session_id_len(mut self, bytes: usize) -> Self {
+        self.max_session_id_len = bytes.clamp(1, sockjs_core::MAX_ID_LEN);
+        self
+    }
+
+    /// How long an `xhr_send`/`jsonp_send` request body may take to arrive
+    /// in full; a slower body is answered `408 Request Timeout` with
+    /// `Connection: close`, and none of its messages are delivered.
+    /// Defaults to 30 s.
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
+    }
+
+    /// How long a session's outbound queue may stay full (see
+    /// [`Config::max_queued`]) before the session is closed with
+    /// 1013 "Slow consumer", and how long one websocket write may wait for
+    /// a peer that stopped reading before the connection is dropped.
+    ///
+    /// Messages already queued are still delivered before the close frame
+    /// if the peer resumes reading; senders waiting for room get
+    /// [`crate::SendError::Closed`], so nothing is dropped silently.
+    /// `None` disables both checks (a stalled peer then holds its session
+    /// until the TCP connection fails). Defaults to 30 s.
+    pub fn slow_consumer_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.slow_consumer_timeout = timeout;
+        self
+    }
+
+    /// Most frames one websocket message may be fragmented into (the first
+    /// frame and its continuations); over it the connection is closed with
+    /// 1009. Caps the work a peer can cause with floods of tiny fragments.
+    /// Defaults to 1024 frames.
+    pub fn max_fragments(mut self, frames: usize) -> Self {
+        self.max_fragments = frames.max(1);
+        self
+    }
 }
 
 fn normalize_prefix(p: String) -> String {
@@ -376,6 +631,50 @@ mod tests {
         assert_eq!(Config::new("/").get_prefix(), "");
         assert_eq!(Config::new("echo/").get_prefix(), "/echo");
         assert_eq!(Config::new("/a/b").get_prefix(), "/a/b");
+    }
+
+    #[test]
+    fn origin_patterns() {
+        let p = |s: &str| OriginPattern::new(s).unwrap();
+        assert!(p("https://example.com").matches("https://example.com"));
+        assert!(p("https://example.com").matches("HTTPS://Example.COM"));
+        assert!(!p("https://example.com").matches("https://example.com:443"));
+        assert!(!p("https://example.com").matches("http://example.com"));
+        assert!(!p("https://example.com").matches("https://example.com.evil.org"));
+        assert!(!p("https://example.com").matches("https://evilexample.com"));
+        assert!(p("http://localhost:8080").matches("http://localhost:8080"));
+        assert!(!p("http://localhost:8080").matches("http://localhost:8081"));
+        assert!(!p("http://localhost:8080").matches("http://localhost:+8080"));
+        assert!(p("http://localhost:*").matches("http://localhost:1"));
+        assert!(!p("http://localhost:*").matches("http://localhost"));
+        let w = p("https://*.example.com");
+        assert!(w.matches("https://a.example.com"));
+        assert!(w.matches("https://a.b.example.com"));
+        assert!(!w.matches("https://example.com"));
+        assert!(!w.matches("https://.example.com"));
+        assert!(!w.matches("https://a..example.com"));
+        assert!(!w.matches("https://aexample.com"));
+        assert!(!w.matches("https://a.example.com.evil.org"));
+        assert!(!w.matches("https://evil.org/.example.com"));
+        assert!(!w.matches("https://u@a.example.com"));
+        assert!(!w.matches("null"));
+        assert!(p("null").matches("null"));
+        assert!(!p("null").matches("https://null"));
+        for bad in [
+            "*",
+            "example.com",
+            "https://",
+            "https://*",
+            "https://a*.b.com",
+            "https://x.com/",
+            "https://x.com:99999",
+            "https://.x.com",
+        ] {
+            assert!(OriginPattern::new(bad).is_err(), "{bad}");
+        }
+        let [ipv6] = ["http://[::1]:8080"];
+        assert!(p(ipv6).matches(ipv6));
+        assert!(!p("http://[::1]").matches(ipv6));
     }
 
     #[test]

@@ -20,14 +20,22 @@ pub(crate) enum AllowOrigin {
     Origin(HeaderValue),
 }
 
-/// Applies the policy to the request's `Origin`. A custom rule that refuses
-/// yields [`HttpError::Forbidden`].
+/// Applies the policy to the request's `Origin`. A refusal (by an
+/// allow-list or a custom rule) yields [`HttpError::Forbidden`].
 pub(crate) fn decide(policy: &Cors, parts: &Parts) -> Result<AllowOrigin, HttpError> {
     let origin = parts.headers.get(header::ORIGIN);
     match (policy, origin) {
         (Cors::Disabled, _) => Ok(AllowOrigin::None),
         (_, None) => Ok(AllowOrigin::Any),
         (Cors::ReflectAny, Some(o)) => Ok(AllowOrigin::Origin(o.clone())),
+        (Cors::AllowList(list), Some(o)) => {
+            let s = o.to_str().map_err(|_| HttpError::Forbidden)?;
+            if list.iter().any(|p| p.matches(s)) {
+                Ok(AllowOrigin::Origin(o.clone()))
+            } else {
+                Err(HttpError::Forbidden)
+            }
+        }
         (Cors::Custom(rule), Some(o)) => {
             let o = o.to_str().map_err(|_| HttpError::Forbidden)?;
             match rule(o) {
@@ -38,11 +46,20 @@ pub(crate) fn decide(policy: &Cors, parts: &Parts) -> Result<AllowOrigin, HttpEr
     }
 }
 
+/// True when the policy cannot let the JSONP transport and the iframe page
+/// be used: their requests (script tags, form posts, framed pages) come
+/// from any page without an origin the server can check.
+pub(crate) fn refuses_unchecked(policy: &Cors) -> bool {
+    matches!(policy, Cors::AllowList(_))
+}
+
 pub(crate) fn apply(allow: &AllowOrigin, h: &mut HeaderMap) {
     match allow {
         AllowOrigin::None => {}
         AllowOrigin::Any => {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+            // The answer would differ with an Origin: caches must know.
+            h.append(header::VARY, HeaderValue::from_static("Origin"));
         }
         AllowOrigin::Origin(o) => {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o.clone());
@@ -155,6 +172,17 @@ mod tests {
             decide(&Cors::Disabled, &parts(&[("origin", "x")])),
             Ok(AllowOrigin::None)
         );
+        let list = Cors::AllowList(vec![crate::OriginPattern::new("https://*.a.org").unwrap()].into());
+        assert_eq!(
+            decide(&list, &parts(&[("origin", "https://x.a.org")])),
+            Ok(AllowOrigin::Origin(HeaderValue::from_static("https://x.a.org")))
+        );
+        assert_eq!(
+            decide(&list, &parts(&[("origin", "https://a.org")])),
+            Err(HttpError::Forbidden)
+        );
+        assert_eq!(decide(&list, &parts(&[("origin", "null")])), Err(HttpError::Forbidden));
+        assert_eq!(decide(&list, &parts(&[])), Ok(AllowOrigin::Any));
         let refuse = Cors::Custom(std::sync::Arc::new(|_: &str| CorsDecision::Refuse));
         assert_eq!(decide(&refuse, &parts(&[("origin", "x")])), Err(HttpError::Forbidden));
         assert_eq!(decide(&refuse, &parts(&[])), Ok(AllowOrigin::Any));

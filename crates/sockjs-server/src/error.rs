@@ -25,6 +25,10 @@ pub(crate) enum HttpError {
     Forbidden,
     #[error("{0}")]
     Internal(&'static str),
+    #[error("too many sessions")]
+    TooManySessions,
+    #[error("request body timed out")]
+    RequestTimeout,
 }
 
 impl HttpError {
@@ -55,6 +59,17 @@ impl HttpError {
             }
             HttpError::Forbidden => (StatusCode::FORBIDDEN, "Origin not allowed.".into()),
             HttpError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, (*m).into()),
+            HttpError::TooManySessions => (StatusCode::SERVICE_UNAVAILABLE, "Too many sessions.".into()),
+            HttpError::RequestTimeout => {
+                let mut r = Response::new(SockJsBody::full("Request body timed out."));
+                *r.status_mut() = StatusCode::REQUEST_TIMEOUT;
+                let h = r.headers_mut();
+                h.insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN));
+                // The rest of the body may still be on its way: do not
+                // try to read another request after it.
+                h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return r;
+            }
         };
         let mut r = Response::new(SockJsBody::full(body));
         *r.status_mut() = status;
@@ -84,6 +99,12 @@ mod tests {
         assert_eq!(
             HttpError::UpgradeRequired.into_response().headers()["sec-websocket-version"],
             "13"
+        );
+        assert_eq!(HttpError::TooManySessions.into_response().status(), 503);
+        let r = HttpError::RequestTimeout.into_response();
+        assert_eq!(
+            (r.status().as_u16(), r.headers()["connection"].to_str().unwrap()),
+            (408, "close")
         );
     }
 }

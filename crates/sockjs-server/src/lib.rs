@@ -67,7 +67,9 @@ mod session;
 mod ws;
 
 pub use body::SockJsBody;
-pub use config::{BaseUrl, Config, CookieFn, Cors, CorsDecision, JSessionId, Transport};
+pub use config::{
+    BaseUrl, Config, CookieFn, Cors, CorsDecision, JSessionId, OriginPattern, OriginPatternError, Transport,
+};
 pub use handler::Handler;
 pub use serve::{serve, Serve};
 pub use service::{BoxError, NotFound, ResponseBody, ResponseFuture, SockJsLayer, SockJsService};

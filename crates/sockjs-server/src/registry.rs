@@ -56,13 +56,6 @@ impl<K: Hash + Eq> Registry<K> {
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).len())
-            .sum()
-    }
-
     /// A snapshot of every session (no lock is held while the caller uses them).
     pub(crate) fn all(&self) -> Vec<Arc<Shared>> {
         self.shards

@@ -11,6 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -60,8 +61,34 @@ pub fn serve<S>(listener: TcpListener, service: S) -> Serve<S, std::future::Pend
         service,
         signal: std::future::pending(),
         grace: Duration::from_secs(10),
+        limits: Limits::default(),
     }
 }
+
+/// Connection-level limits of [`serve`].
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_connections: usize,
+    header_read_timeout: Option<Duration>,
+    max_header_bytes: usize,
+    max_headers: usize,
+    write_timeout: Option<Duration>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 10_000,
+            header_read_timeout: Some(Duration::from_secs(30)),
+            max_header_bytes: 16 * 1024,
+            max_headers: 100,
+            write_timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// hyper refuses read buffers smaller than this.
+const MIN_HEADER_BYTES: usize = 8192;
 
 /// The future-like value returned by [`serve`].
 #[must_use = "a Serve does nothing until awaited"]
@@ -70,6 +97,7 @@ pub struct Serve<S, F> {
     service: S,
     signal: F,
     grace: Duration,
+    limits: Limits,
 }
 
 impl<S, F> std::fmt::Debug for Serve<S, F> {
@@ -91,12 +119,61 @@ impl<S, F> Serve<S, F> {
             service: self.service,
             signal,
             grace: self.grace,
+            limits: self.limits,
         }
     }
 
     /// How long shutdown waits for open connections. Defaults to 10 s.
     pub fn grace_period(mut self, grace: Duration) -> Self {
         self.grace = grace;
+        self
+    }
+
+    /// Most connections open at once (websockets and streaming responses
+    /// included). At the cap the server stops accepting: new connections
+    /// wait in the kernel's listen backlog (and beyond it are refused by
+    /// the kernel) until an open one ends, while open ones are served as
+    /// usual. Defaults to 10000 connections.
+    pub fn max_connections(mut self, connections: usize) -> Self {
+        self.limits.max_connections = connections.max(1);
+        self
+    }
+
+    /// How long a client may take to send a request's complete head
+    /// (request line and headers), and also how long an idle keep-alive
+    /// connection is kept waiting for its next request: the timer starts as
+    /// soon as the server waits for a head. Past it the connection is
+    /// closed without an answer. `None` disables it. Defaults to 30 s.
+    pub fn header_read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.limits.header_read_timeout = timeout;
+        self
+    }
+
+    /// Largest request head (request line plus headers), in bytes. HTTP/1
+    /// requests over it get `431 Request Header Fields Too Large` and the
+    /// connection is closed; HTTP/2 header lists over it are refused. hyper
+    /// cannot go below 8192 bytes, so smaller values mean 8192. Defaults to
+    /// 16384 bytes (16 KiB, as Node.js).
+    pub fn max_header_bytes(mut self, bytes: usize) -> Self {
+        self.limits.max_header_bytes = bytes.max(MIN_HEADER_BYTES);
+        self
+    }
+
+    /// Most header fields in one HTTP/1 request; over it: `431 Request
+    /// Header Fields Too Large`. Defaults to 100 headers.
+    pub fn max_headers(mut self, headers: usize) -> Self {
+        self.limits.max_headers = headers.max(1);
+        self
+    }
+
+    /// How long a write may wait for a peer that does not read (a stalled
+    /// or vanished client whose TCP window stays closed) before the
+    /// connection is dropped. Its sessions then see their receiver aborted
+    /// (1002) or their websocket gone (1006), as when the peer disconnects.
+    /// A peer that reads slowly but steadily is not affected: the deadline
+    /// restarts whenever it takes bytes. `None` disables it. Defaults to 30 s.
+    pub fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.limits.write_timeout = timeout;
         self
     }
 }
@@ -120,6 +197,7 @@ where
                 service,
                 signal,
                 grace,
+                limits,
             } = self;
             let (tx, _rx) = watch::channel(false);
             let shutdown = ShutdownWatch(Arc::new(tx));
@@ -128,10 +206,25 @@ where
             builder
                 .http1()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                .max_headers(100);
+                .header_read_timeout(limits.header_read_timeout)
+                .max_buf_size(limits.max_header_bytes)
+                .max_headers(limits.max_headers);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+            let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
             tokio::pin!(signal);
             loop {
+                // At the cap, wait for a connection to end before accepting:
+                // pending clients queue in the listen backlog.
+                let permit = tokio::select! {
+                    p = slots.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                    () = &mut signal => break,
+                };
                 let (stream, addr) = tokio::select! {
                     r = listener.accept() => match r {
                         Ok(c) => c,
@@ -156,7 +249,8 @@ where
                         svc.call(req).await
                     }
                 });
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), hyper_svc);
+                let io = TokioIo::new(ConnIo::new(stream, limits.write_timeout, permit));
+                let conn = builder.serve_connection_with_upgrades(io, hyper_svc);
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
@@ -171,5 +265,103 @@ where
             }
             Ok(())
         })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// One accepted connection's stream. Its writes fail with `TimedOut`
+    /// once one has waited `limit` for the peer to take bytes (the timer
+    /// only exists while a write is pending, and restarts after each bit of
+    /// progress). It holds the connection's place under `max_connections`:
+    /// an upgraded connection (websocket) keeps this stream, so it is
+    /// counted until the socket is closed.
+    struct ConnIo<T> {
+        #[pin]
+        io: T,
+        limit: Option<Duration>,
+        stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+        armed: bool,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    }
+}
+
+impl<T> ConnIo<T> {
+    fn new(io: T, limit: Option<Duration>, permit: tokio::sync::OwnedSemaphorePermit) -> Self {
+        ConnIo {
+            io,
+            limit,
+            stalled: None,
+            armed: false,
+            permit,
+        }
+    }
+}
+
+/// Maps a write attempt's outcome through the stall timer.
+fn watch_stall<R>(
+    limit: Option<Duration>,
+    stalled: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    armed: &mut bool,
+    cx: &mut Context<'_>,
+    r: Poll<io::Result<R>>,
+) -> Poll<io::Result<R>> {
+    let Some(limit) = limit else { return r };
+    if r.is_ready() {
+        *armed = false;
+        return r;
+    }
+    let deadline = tokio::time::Instant::now() + limit;
+    let timer = stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+    if !*armed {
+        timer.as_mut().reset(deadline);
+        *armed = true;
+    }
+    match timer.as_mut().poll(cx) {
+        Poll::Ready(()) => {
+            *armed = false;
+            tracing::debug!("peer stopped reading: dropping the connection");
+            Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "write stalled")))
+        }
+        Poll::Pending => Poll::Pending,
+    }
+}
+
+impl<T: tokio::io::AsyncRead> tokio::io::AsyncRead for ConnIo<T> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> Poll<io::Result<()>> {
+        self.project().io.poll_read(cx, buf)
+    }
+}
+
+impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for ConnIo<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let r = this.io.poll_write(cx, buf);
+        watch_stall(*this.limit, this.stalled, this.armed, cx, r)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let r = this.io.poll_write_vectored(cx, bufs);
+        watch_stall(*this.limit, this.stalled, this.armed, cx, r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let r = this.io.poll_flush(cx);
+        watch_stall(*this.limit, this.stalled, this.armed, cx, r)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let r = this.io.poll_shutdown(cx);
+        watch_stall(*this.limit, this.stalled, this.armed, cx, r)
     }
 }

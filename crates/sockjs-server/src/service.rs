@@ -47,6 +47,20 @@ pub(crate) struct State<H> {
     /// The last shutdown signal hooked: every request from one `serve`
     /// carries the same one, so the common case takes no lock.
     last_hook: AtomicUsize,
+    /// Live sessions, counted by [`SessionSlot`]s (bounded by `max_sessions`).
+    live: Arc<AtomicUsize>,
+}
+
+/// One reserved place among a service's live sessions, given back when
+/// dropped: an HTTP session's slot lives in its expiry timer, a websocket
+/// session's in its connection task, so a session is counted until it is
+/// forgotten, however it ends.
+pub(crate) struct SessionSlot(Arc<AtomicUsize>);
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<H> State<H> {
@@ -71,7 +85,25 @@ impl<H> State<H> {
     }
 
     fn session_count(&self) -> usize {
-        self.sessions.len() + self.ws_sessions.len()
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// Reserves a place for one more session, or refuses with 503 at `max_sessions`.
+    pub(crate) fn try_reserve(&self) -> Result<SessionSlot, HttpError> {
+        let max = self.config.max_sessions;
+        let mut cur = self.live.load(Ordering::Acquire);
+        loop {
+            if cur >= max {
+                return Err(HttpError::TooManySessions);
+            }
+            match self
+                .live
+                .compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(SessionSlot(self.live.clone())),
+                Err(now) => cur = now,
+            }
+        }
     }
 }
 
@@ -84,7 +116,11 @@ impl<H: Handler> State<H> {
     ) -> (Arc<Shared>, tokio::sync::mpsc::Receiver<String>, Arc<ConnInfo>) {
         let (tx, rx) = tokio::sync::mpsc::channel(self.config.inbound_capacity);
         let core = sockjs_core::Session::new(now(), self.config.disconnect_delay, self.queue_limits());
-        (Shared::new(id, core, tx), rx, Arc::new(info))
+        (
+            Shared::new(id, core, tx, self.config.slow_consumer_timeout),
+            rx,
+            Arc::new(info),
+        )
     }
 
     pub(crate) fn spawn_handler(&self, session: Session) {
@@ -92,20 +128,21 @@ impl<H: Handler> State<H> {
     }
 
     /// Finds the HTTP session `id`, or creates it (starting the application
-    /// and its expiry timer).
-    fn get_or_create(self: &Arc<Self>, id: &str, info: impl FnOnce() -> ConnInfo) -> Arc<Shared> {
+    /// and its expiry timer); 503 when that would exceed `max_sessions`.
+    fn get_or_create(self: &Arc<Self>, id: &str, info: impl FnOnce() -> ConnInfo) -> Result<Arc<Shared>, HttpError> {
         let mut map = self.sessions.shard(id);
         if let Some(s) = map.get(id) {
-            return s.clone();
+            return Ok(s.clone());
         }
+        let slot = self.try_reserve()?;
         let key: Arc<str> = id.into();
         let (shared, rx, info) = self.start_session(key.clone(), info());
         map.insert(key, shared.clone());
         drop(map);
         tracing::debug!(session = %short_id(id), transport = %info.transport, "session opened");
-        tokio::spawn(expiry_timer(Arc::downgrade(self), shared.clone()));
+        tokio::spawn(expiry_timer(Arc::downgrade(self), shared.clone(), slot));
         self.spawn_handler(Session::new(shared.clone(), rx, info));
-        shared
+        Ok(shared)
     }
 
     fn hook_shutdown(self: &Arc<Self>, watch: &ShutdownWatch) {
@@ -146,8 +183,9 @@ pub(crate) fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
-/// Forgets a session once it had no receiver for `disconnect_delay`.
-async fn expiry_timer<H>(state: std::sync::Weak<State<H>>, shared: Arc<Shared>) {
+/// Forgets a session once it had no receiver for `disconnect_delay`, then
+/// gives its slot back (on return, with `_slot`).
+async fn expiry_timer<H>(state: std::sync::Weak<State<H>>, shared: Arc<Shared>, _slot: SessionSlot) {
     loop {
         let deadline = shared.lock().core.deadline();
         let Some(state_ref) = state.upgrade() else { return };
@@ -217,6 +255,7 @@ pub(crate) fn new_state<H: Handler>(config: Config, handler: H) -> Arc<State<H>>
         etag,
         shutdown_hooks: Mutex::new(Vec::new()),
         last_hook: AtomicUsize::new(0),
+        live: Arc::new(AtomicUsize::new(0)),
     })
 }
 
@@ -246,7 +285,11 @@ impl<H, S> SockJsService<H, S> {
         self.state.close_all(code, reason);
     }
 
-    /// Number of live sessions (HTTP sessions not yet forgotten, plus open websockets).
+    /// Number of live sessions: HTTP sessions not yet forgotten (a closed
+    /// or abandoned one is forgotten `disconnect_delay` after its last
+    /// receiver left) plus open websockets. This is the number
+    /// [`Config::max_sessions`] bounds; after every client left it returns
+    /// to 0 within `disconnect_delay`.
     pub fn session_count(&self) -> usize {
         self.state.session_count()
     }
@@ -464,6 +507,9 @@ fn transport_of(e: Endpoint) -> Option<Transport> {
 
 fn endpoint_enabled(config: &Config, e: Endpoint) -> bool {
     match transport_of(e) {
+        Some(Transport::JsonpPolling) => {
+            config.is_enabled(Transport::JsonpPolling) && !cors::refuses_unchecked(&config.cors)
+        }
         Some(t) => config.is_enabled(t),
         // xhr_send serves every transport that has no send endpoint of its own.
         None => [
@@ -547,7 +593,7 @@ where
             ws::upgrade(state, parts, None)
         }
         Route::Session { session, endpoint, .. } => {
-            if !endpoint_enabled(config, endpoint) {
+            if !endpoint_enabled(config, endpoint) || session.len() > config.max_session_id_len {
                 return Err(HttpError::NotFound);
             }
             let allow = cors::decide(&config.cors, &parts)?;
@@ -572,7 +618,7 @@ fn entropy() -> u32 {
 }
 
 fn iframe<H>(state: &State<H>, parts: &Parts) -> Result<Response<SockJsBody>, HttpError> {
-    if matches!(state.config.cors, Cors::Disabled) {
+    if matches!(state.config.cors, Cors::Disabled) || cors::refuses_unchecked(&state.config.cors) {
         return Err(HttpError::NotFound);
     }
     let matches = parts
@@ -671,7 +717,7 @@ fn receive<H: Handler>(
     } else {
         String::new()
     };
-    let shared = state.get_or_create(session, || conn_info(&state.config, parts, transport));
+    let shared = state.get_or_create(session, || conn_info(&state.config, parts, transport))?;
     let body = match shared.attach() {
         Attach::Attached(rid) => SockJsBody::receiver(ReceiverBody::new(
             shared,
@@ -695,7 +741,8 @@ fn receive<H: Handler>(
         r.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    if kind == Receiver::JsonpPolling {
+    if matches!(kind, Receiver::JsonpPolling | Receiver::HtmlFile) {
+        // Script and HTML bodies: no sniffing them into something else.
         r.headers_mut()
             .insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     }
@@ -727,9 +774,15 @@ where
     if declared.is_some_and(|n| n > max_raw as u64) {
         return Err(HttpError::PayloadTooLarge);
     }
-    let bytes = http_body_util::Limited::new(body, max_raw)
-        .collect()
-        .await
+    // A peer trickling its body must not hold the request (and its
+    // connection) open without bound.
+    let collected = tokio::time::timeout(
+        state.config.body_read_timeout,
+        http_body_util::Limited::new(body, max_raw).collect(),
+    )
+    .await
+    .map_err(|_| HttpError::RequestTimeout)?;
+    let bytes = collected
         .map_err(|e| {
             if e.is::<http_body_util::LengthLimitError>() {
                 HttpError::PayloadTooLarge

@@ -55,6 +55,9 @@ pub(crate) struct Shared {
     idle_gen: AtomicU64,
     /// Wakes `xhr_send` requests waiting for the application to be idle.
     idle: Notify,
+    /// How long the outbound queue may stay full before the session is
+    /// closed as a slow consumer.
+    slow_consumer: Option<Duration>,
 }
 
 pub(crate) struct Inner {
@@ -65,10 +68,21 @@ pub(crate) struct Inner {
     /// Dropped on close so that `Session::recv` returns `None`.
     inbound: Option<mpsc::Sender<String>>,
     close_event: Option<CloseEvent>,
+    /// When a send last found the outbound queue full, if no receiver has
+    /// taken anything from it since.
+    full_since: Option<tokio::time::Instant>,
 }
 
+/// The close given to a session whose peer stopped reading.
+pub(crate) const SLOW_CONSUMER: (u16, &str) = (1013, "Slow consumer");
+
 impl Shared {
-    pub(crate) fn new(id: Arc<str>, core: sockjs_core::Session, inbound: mpsc::Sender<String>) -> Arc<Shared> {
+    pub(crate) fn new(
+        id: Arc<str>,
+        core: sockjs_core::Session,
+        inbound: mpsc::Sender<String>,
+        slow_consumer: Option<Duration>,
+    ) -> Arc<Shared> {
         Arc::new(Shared {
             id,
             inner: Mutex::new(Inner {
@@ -76,12 +90,14 @@ impl Shared {
                 waker: None,
                 inbound: Some(inbound),
                 close_event: None,
+                full_since: None,
             }),
             space: Notify::new(),
             closed: Notify::new(),
             app_idle: AtomicBool::new(false),
             idle_gen: AtomicU64::new(0),
             idle: Notify::new(),
+            slow_consumer,
         })
     }
 
@@ -109,6 +125,7 @@ impl Shared {
         match g.core.next_frame(rid) {
             Some(out) => {
                 if out.freed_space {
+                    g.full_since = None;
                     self.space.notify_waiters();
                 }
                 // The caller is the receiver being polled: no need to wake it.
@@ -139,6 +156,7 @@ impl Shared {
             let mut g = self.lock();
             let msgs = g.core.drain();
             if !msgs.is_empty() {
+                g.full_since = None;
                 self.space.notify_waiters();
                 return Poll::Ready(Ok(msgs));
             }
@@ -236,15 +254,41 @@ impl Shared {
         self.lock().core.ready_state()
     }
 
+    /// Queues `msg`. A full queue is remembered; once it has stayed full
+    /// for `slow_consumer`, the session is closed (its queued messages
+    /// still go first) and the message is handed back as `Closed`.
     fn try_push(&self, msg: String) -> Result<(), PushError> {
         let mut g = self.lock();
-        g.core.push(msg)?;
+        match g.core.push(msg) {
+            Ok(()) => {}
+            Err(PushError::Full(m)) => {
+                let now = tokio::time::Instant::now();
+                let since = *g.full_since.get_or_insert(now);
+                if self.slow_consumer.is_some_and(|t| now >= since + t) {
+                    let (code, reason) = SLOW_CONSUMER;
+                    tracing::debug!(session = %short_id(&self.id), "outbound queue full for too long: closing");
+                    g.core.close(code, reason);
+                    self.after_change(g);
+                    return Err(PushError::Closed(m));
+                }
+                return Err(PushError::Full(m));
+            }
+            Err(e) => return Err(e),
+        }
+        g.full_since = None;
         let w = g.waker.take();
         drop(g);
         if let Some(w) = w {
             w.wake();
         }
         Ok(())
+    }
+
+    /// When a sender waiting on a full queue must look again even if no
+    /// room was made: the slow-consumer deadline.
+    fn full_deadline(&self) -> Option<tokio::time::Instant> {
+        let g = self.lock();
+        Some(g.full_since? + self.slow_consumer?)
     }
 
     fn try_send(&self, msg: String) -> Result<(), TrySendError> {
@@ -268,7 +312,13 @@ impl Shared {
                 Err(PushError::Full(m)) => msg = m,
                 Err(_) => return Err(SendError::Closed),
             }
-            notified.await;
+            match self.full_deadline() {
+                // Woken by room or by the deadline; the next try decides.
+                Some(d) => {
+                    let _ = tokio::time::timeout_at(d, notified).await;
+                }
+                None => notified.await,
+            }
         }
     }
 
@@ -368,7 +418,10 @@ impl Session {
         m
     }
 
-    /// Queues a message, waiting while the outbound queue is full.
+    /// Queues a message, waiting while the outbound queue is full (see
+    /// [`crate::Config::max_queued`]). If the queue stays full for
+    /// [`crate::Config::slow_consumer_timeout`], the session is closed with
+    /// 1013 "Slow consumer" and this returns [`SendError::Closed`].
     ///
     /// # Cancel safety
     ///
@@ -378,7 +431,11 @@ impl Session {
         self.shared.push(msg.into()).await
     }
 
-    /// Queues a message without waiting; reports a full queue.
+    /// Queues a message without waiting; a full queue is reported as
+    /// [`TrySendError::Full`] with the message handed back. Once the queue
+    /// has stayed full for [`crate::Config::slow_consumer_timeout`], the
+    /// session is closed with 1013 "Slow consumer" and this reports
+    /// [`TrySendError::Closed`].
     pub fn try_send(&self, msg: impl Into<String>) -> Result<(), TrySendError> {
         self.shared.try_send(msg.into())
     }

@@ -4,7 +4,7 @@ use crate::body::SockJsBody;
 use crate::config::Transport;
 use crate::error::HttpError;
 use crate::handler::Handler;
-use crate::service::{conn_info, next_ws_id, State};
+use crate::service::{conn_info, next_ws_id, SessionSlot, State};
 use crate::session::{Session, Shared};
 use futures_util::{SinkExt, StreamExt};
 use http::header::{self, HeaderValue};
@@ -63,6 +63,9 @@ pub(crate) fn upgrade<H: Handler>(
     session: Option<&str>,
 ) -> Result<Response<SockJsBody>, HttpError> {
     let accept = validate(&parts)?;
+    // Counted from the handshake on, so the cap is answered with a status
+    // (503) rather than a websocket that closes at once.
+    let slot = state.try_reserve()?;
     let on_upgrade = parts
         .extensions
         .remove::<hyper::upgrade::OnUpgrade>()
@@ -83,14 +86,13 @@ pub(crate) fn upgrade<H: Handler>(
                 return;
             }
         };
-        let cfg = WebSocketConfig::default()
-            .max_message_size(Some(state.config.max_message_size))
-            .max_frame_size(Some(state.config.max_message_size))
-            // Small buffers keep idle connections cheap.
-            .read_buffer_size(4096)
-            .write_buffer_size(0);
-        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg)).await;
-        run(state, ws, info, raw).await;
+        let ws = WebSocketStream::from_raw_socket(
+            FragmentGuard::new(io, state.config.max_fragments),
+            Role::Server,
+            Some(ws_config(&state.config, raw)),
+        )
+        .await;
+        run(state, ws, info, raw, slot).await;
     });
     let mut r = Response::new(SockJsBody::empty());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -101,10 +103,32 @@ pub(crate) fn upgrade<H: Handler>(
     Ok(r)
 }
 
+/// tungstenite's limits. The framed endpoint's messages are JSON: their
+/// decoded size (what `max_message_size` bounds, checked after decoding)
+/// can be a sixth of their wire size, so the wire is allowed that much.
+fn ws_config(config: &crate::config::Config, raw: bool) -> WebSocketConfig {
+    let wire = if raw {
+        config.max_message_size
+    } else {
+        config.max_message_size.saturating_mul(6).saturating_add(1024)
+    };
+    WebSocketConfig::default()
+        .max_message_size(Some(wire))
+        .max_frame_size(Some(wire))
+        // Small buffers keep idle connections cheap.
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+}
+
 /// Runs one websocket session over any byte stream (tests drive it over an
-/// in-memory duplex).
-pub(crate) async fn run<H, S>(state: Arc<State<H>>, ws: WebSocketStream<S>, info: crate::session::ConnInfo, raw: bool)
-where
+/// in-memory duplex). `_slot` counts the session until it ends.
+pub(crate) async fn run<H, S>(
+    state: Arc<State<H>>,
+    ws: WebSocketStream<S>,
+    info: crate::session::ConnInfo,
+    raw: bool,
+    _slot: SessionSlot,
+) where
     H: Handler,
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -118,6 +142,7 @@ where
     let settings = Settings {
         heartbeat: state.config.heartbeat_delay,
         pong_timeout: state.config.websocket_pong_timeout,
+        write_timeout: state.config.slow_consumer_timeout,
         limits: state.decode_limits(),
     };
     let inbound = shared.inbound();
@@ -132,7 +157,30 @@ where
 struct Settings {
     heartbeat: Duration,
     pong_timeout: Option<Duration>,
+    /// Longest one write may wait for a peer that does not read.
+    write_timeout: Option<Duration>,
     limits: DecodeLimits,
+}
+
+/// Runs one write (send, feed, flush) under the write deadline. False when
+/// it failed or the peer did not take the bytes in time; the caller then
+/// drops the connection (a close frame could not get through either).
+async fn write<F>(shared: &Shared, limit: Option<Duration>, op: F) -> bool
+where
+    F: std::future::Future<Output = Result<(), WsError>>,
+{
+    match limit {
+        None => op.await.is_ok(),
+        Some(t) => match tokio::time::timeout(t, op).await {
+            Ok(r) => r.is_ok(),
+            Err(_) => {
+                let (code, reason) = crate::session::SLOW_CONSUMER;
+                tracing::debug!(session = %crate::session::short_id(&shared.id), "websocket peer stopped reading");
+                shared.expire(code, reason);
+                false
+            }
+        },
+    }
 }
 
 enum Out {
@@ -185,18 +233,19 @@ async fn drive<S>(
             out = next_out(shared, rid, raw) => {
                 let close = match out {
                     Out::Frame(o) => {
-                        if ws.send(Message::Text(o.frame.into())).await.is_err() {
+                        if !write(shared, st.write_timeout, ws.send(Message::Text(o.frame.into()))).await {
                             return;
                         }
                         o.is_close.then(|| (1000u16, String::new()))
                     }
                     Out::Raw(msgs) => {
-                        for m in msgs {
-                            if ws.feed(Message::Text(m.into())).await.is_err() {
-                                return;
+                        let sent = write(shared, st.write_timeout, async {
+                            for m in msgs {
+                                ws.feed(Message::Text(m.into())).await?;
                             }
-                        }
-                        if ws.flush().await.is_err() {
+                            ws.flush().await
+                        });
+                        if !sent.await {
                             return;
                         }
                         None
@@ -247,7 +296,9 @@ async fn drive<S>(
                     Some(Ok(Message::Close(_))) => {
                         // Reply to the peer's close handshake before leaving.
                         shared.expire(1000, "Normal closure");
-                        let _ = ws.flush().await;
+                        if !write(shared, st.write_timeout, ws.flush()).await {
+                            return;
+                        }
                         let _ = tokio::time::timeout(Duration::from_secs(1), async {
                             while let Some(Ok(_)) = ws.next().await {}
                         }).await;
@@ -255,7 +306,7 @@ async fn drive<S>(
                     }
                     Some(Ok(_)) => {
                         // A ping: tungstenite queued the pong; send it.
-                        if ws.flush().await.is_err() {
+                        if !write(shared, st.write_timeout, ws.flush()).await {
                             return;
                         }
                     }
@@ -271,15 +322,20 @@ async fn drive<S>(
                         fail(ws, shared, 1002, "Protocol error").await;
                         return;
                     }
+                    Some(Err(WsError::Io(e))) if TooManyFragments::is(&e) => {
+                        fail(ws, shared, 1009, "Message too big").await;
+                        return;
+                    }
                     Some(Err(_)) | None => return,
                 }
             }
             // The raw endpoint has no heartbeats at all, as in sockjs-node.
             () = &mut heartbeat, if !raw => {
-                if ws.feed(Message::Text("h".into())).await.is_err() {
-                    return;
-                }
-                if ws.send(Message::Ping(Default::default())).await.is_err() {
+                let sent = write(shared, st.write_timeout, async {
+                    ws.feed(Message::Text("h".into())).await?;
+                    ws.send(Message::Ping(Default::default())).await
+                });
+                if !sent.await {
                     return;
                 }
                 if let (Some(t), false) = (st.pong_timeout, awaiting_pong) {
@@ -309,6 +365,7 @@ where
 
 /// Sends a close frame and waits briefly for the peer's reply, so the
 /// closing handshake completes instead of the TCP connection being reset.
+/// Bounded as a whole: a peer that reads nothing cannot hold it.
 async fn close_gracefully<S>(mut ws: WebSocketStream<S>, code: u16, reason: String)
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -317,13 +374,160 @@ where
         code: CloseCode::from(code),
         reason: reason.into(),
     };
-    if ws.close(Some(frame)).await.is_err() {
-        return;
-    }
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        if ws.close(Some(frame)).await.is_err() {
+            return;
+        }
         while let Some(Ok(_)) = ws.next().await {}
     })
     .await;
+}
+
+/// The error a [`FragmentGuard`] reads as once a message has too many frames.
+#[derive(Debug)]
+struct TooManyFragments;
+
+impl std::fmt::Display for TooManyFragments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("too many fragments in one websocket message")
+    }
+}
+
+impl std::error::Error for TooManyFragments {}
+
+impl TooManyFragments {
+    fn is(e: &std::io::Error) -> bool {
+        e.get_ref().is_some_and(|e| e.is::<TooManyFragments>())
+    }
+}
+
+/// Counts the frames of each inbound websocket message as the bytes go by
+/// (tungstenite bounds a message's size but not how many fragments build
+/// it) and fails the read once a message has more than `max` frames.
+/// Writes pass through untouched, so the close frame can still be sent.
+pub(crate) struct FragmentGuard<S> {
+    io: S,
+    max: usize,
+    /// Frames of the message being assembled (0 between messages).
+    frames: usize,
+    /// Header bytes gathered so far (at most 14: 2 + 8 length + 4 mask).
+    head: [u8; 14],
+    have: usize,
+    /// Payload bytes of the current frame still to skip.
+    skip: u64,
+    failed: bool,
+}
+
+impl<S> FragmentGuard<S> {
+    pub(crate) fn new(io: S, max: usize) -> Self {
+        FragmentGuard {
+            io,
+            max,
+            frames: 0,
+            head: [0; 14],
+            have: 0,
+            skip: 0,
+            failed: false,
+        }
+    }
+
+    /// Length of the header whose first two bytes are in `head`.
+    fn head_len(&self) -> usize {
+        let ext = match self.head[1] & 0x7f {
+            126 => 2,
+            127 => 8,
+            _ => 0,
+        };
+        let mask = if self.head[1] & 0x80 != 0 { 4 } else { 0 };
+        2 + ext + mask
+    }
+
+    /// Feeds bytes read from the peer; false once the limit is passed.
+    fn observe(&mut self, mut data: &[u8]) -> bool {
+        while !data.is_empty() {
+            if self.skip > 0 {
+                let n = (data.len() as u64).min(self.skip) as usize;
+                self.skip -= n as u64;
+                data = &data[n..];
+                continue;
+            }
+            let want = if self.have < 2 { 2 } else { self.head_len() };
+            let n = (want - self.have).min(data.len());
+            self.head[self.have..self.have + n].copy_from_slice(&data[..n]);
+            self.have += n;
+            data = &data[n..];
+            if self.have < 2 || self.have < self.head_len() {
+                continue;
+            }
+            let fin = self.head[0] & 0x80 != 0;
+            let opcode = self.head[0] & 0x0f;
+            self.skip = match self.head[1] & 0x7f {
+                126 => u64::from(u16::from_be_bytes([self.head[2], self.head[3]])),
+                127 => u64::from_be_bytes(self.head[2..10].try_into().unwrap_or([0xff; 8])),
+                n => u64::from(n),
+            };
+            self.have = 0;
+            // Control frames (opcode 8 and up) may come between fragments
+            // and do not count; a data frame starts a message, a
+            // continuation (0) extends it.
+            if opcode < 8 {
+                self.frames = if opcode == 0 { self.frames + 1 } else { 1 };
+                if self.frames > self.max {
+                    return false;
+                }
+                if fin {
+                    self.frames = 0;
+                }
+            }
+        }
+        true
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for FragmentGuard<S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.failed {
+            return std::task::Poll::Ready(Err(std::io::Error::other(TooManyFragments)));
+        }
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.io).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = r {
+            let ok = self.observe(&buf.filled()[before..]);
+            if !ok {
+                self.failed = true;
+                return std::task::Poll::Ready(Err(std::io::Error::other(TooManyFragments)));
+            }
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for FragmentGuard<S> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }
 
 #[cfg(test)]
@@ -362,9 +566,10 @@ mod tests {
         } else {
             Transport::Websocket
         };
+        let slot = state.try_reserve().expect("room for a session");
         tokio::spawn(async move {
             let ws = WebSocketStream::from_raw_socket(a, Role::Server, None).await;
-            run(state, ws, info(t), raw).await;
+            run(state, ws, info(t), raw, slot).await;
         });
         WebSocketStream::from_raw_socket(b, Role::Client, None).await
     }
