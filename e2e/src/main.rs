@@ -7,11 +7,38 @@
 //! `--sockjs-url` (`http://localhost:8080/lib/sockjs.js`), and for tests
 //! `--heartbeat-delay-ms`, `--disconnect-delay-ms`, `--response-limit`,
 //! `--max-message-size`.
+//!
+//! Hardening flags (each sets the option of the same name on every service,
+//! or on `serve`; unset means the library default): `--max-sessions`,
+//! `--max-queued-messages`, `--max-fragments`, `--slow-consumer-timeout-ms`,
+//! `--body-read-timeout-ms`, `--pong-timeout-ms`, `--max-connections`,
+//! `--header-read-timeout-ms`, `--write-timeout-ms`, `--max-header-bytes`.
+//! `--allow-origin PATTERN` (repeatable) mounts one more echo service,
+//! `/allowlist_echo`, whose origin policy is that allow-list. `--stats`
+//! answers `GET /_stats` with `{"<prefix>": <live sessions>, ...}` so tests
+//! can watch sessions being reclaimed.
 
-use sockjs_server::{serve, Config, CorsDecision, JSessionId, Session, SessionSender, SockJsService};
+use sockjs_server::{
+    serve, BoxError, Config, CorsDecision, JSessionId, NotFound, ResponseBody, Session, SessionSender, SockJsBody,
+    SockJsService,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+#[derive(Default)]
+struct Limits {
+    max_sessions: Option<usize>,
+    max_queued_messages: Option<usize>,
+    max_fragments: Option<usize>,
+    slow_consumer: Option<Duration>,
+    body_read: Option<Duration>,
+    pong: Option<Duration>,
+    max_connections: Option<usize>,
+    header_read: Option<Duration>,
+    write: Option<Duration>,
+    max_header_bytes: Option<usize>,
+}
 
 struct Args {
     host: String,
@@ -21,6 +48,9 @@ struct Args {
     disconnect: Duration,
     response_limit: usize,
     max_message_size: Option<usize>,
+    limits: Limits,
+    allow_origins: Vec<String>,
+    stats: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -32,6 +62,9 @@ fn parse_args() -> Result<Args, String> {
         disconnect: Duration::from_secs(5),
         response_limit: 128 * 1024,
         max_message_size: None,
+        limits: Limits::default(),
+        allow_origins: Vec::new(),
+        stats: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -45,10 +78,25 @@ fn parse_args() -> Result<Args, String> {
             "--disconnect-delay-ms" => a.disconnect = Duration::from_millis(num(val()?)?),
             "--response-limit" => a.response_limit = num(val()?)? as usize,
             "--max-message-size" => a.max_message_size = Some(num(val()?)? as usize),
+            "--max-sessions" => a.limits.max_sessions = Some(num(val()?)? as usize),
+            "--max-queued-messages" => a.limits.max_queued_messages = Some(num(val()?)? as usize),
+            "--max-fragments" => a.limits.max_fragments = Some(num(val()?)? as usize),
+            "--slow-consumer-timeout-ms" => a.limits.slow_consumer = Some(Duration::from_millis(num(val()?)?)),
+            "--body-read-timeout-ms" => a.limits.body_read = Some(Duration::from_millis(num(val()?)?)),
+            "--pong-timeout-ms" => a.limits.pong = Some(Duration::from_millis(num(val()?)?)),
+            "--max-connections" => a.limits.max_connections = Some(num(val()?)? as usize),
+            "--header-read-timeout-ms" => a.limits.header_read = Some(Duration::from_millis(num(val()?)?)),
+            "--write-timeout-ms" => a.limits.write = Some(Duration::from_millis(num(val()?)?)),
+            "--max-header-bytes" => a.limits.max_header_bytes = Some(num(val()?)? as usize),
+            "--allow-origin" => a.allow_origins.push(val()?),
+            "--stats" => a.stats = true,
             "-h" | "--help" => {
                 return Err("usage: sockjs-test-server [--host H] [--port P] [--sockjs-url URL] \
                             [--heartbeat-delay-ms N] [--disconnect-delay-ms N] [--response-limit N] \
-                            [--max-message-size N]"
+                            [--max-message-size N] [--max-sessions N] [--max-queued-messages N] \
+                            [--max-fragments N] [--slow-consumer-timeout-ms N] [--body-read-timeout-ms N] \
+                            [--pong-timeout-ms N] [--max-connections N] [--header-read-timeout-ms N] \
+                            [--write-timeout-ms N] [--max-header-bytes N] [--allow-origin PATTERN]... [--stats]"
                     .into())
             }
             other => return Err(format!("unknown flag {other}")),
@@ -63,6 +111,10 @@ async fn echo(mut s: Session) {
             break;
         }
     }
+}
+
+fn boxed_echo(s: Session) -> EchoFuture {
+    Box::pin(echo(s))
 }
 
 async fn close(s: Session) {
@@ -149,14 +201,44 @@ async fn main() {
         }
     };
     let base = |prefix: &str| {
-        let c = Config::new(prefix)
+        let mut c = Config::new(prefix)
             .sockjs_url(args.sockjs_url.clone())
             .heartbeat_delay(args.heartbeat)
             .disconnect_delay(args.disconnect)
             .response_limit(args.response_limit);
-        match args.max_message_size {
-            Some(n) => c.max_message_size(n),
-            None => c,
+        let l = &args.limits;
+        if let Some(n) = args.max_message_size {
+            c = c.max_message_size(n);
+        }
+        if let Some(n) = l.max_sessions {
+            c = c.max_sessions(n);
+        }
+        if let Some(n) = l.max_queued_messages {
+            c = c.max_queued(n, 4 * 1024 * 1024);
+        }
+        if let Some(n) = l.max_fragments {
+            c = c.max_fragments(n);
+        }
+        if let Some(t) = l.slow_consumer {
+            c = c.slow_consumer_timeout(Some(t));
+        }
+        if let Some(t) = l.body_read {
+            c = c.body_read_timeout(t);
+        }
+        if let Some(t) = l.pong {
+            c = c.websocket_pong_timeout(Some(t));
+        }
+        c
+    };
+    let allowlist = if args.allow_origins.is_empty() {
+        None
+    } else {
+        match base("/allowlist_echo").allowed_origins(&args.allow_origins) {
+            Ok(c) => Some(SockJsService::new(c, boxed_echo as fn(Session) -> EchoFuture)),
+            Err(e) => {
+                eprintln!("--allow-origin: {e}");
+                std::process::exit(2);
+            }
         }
     };
     let members: Members = Arc::default();
@@ -165,32 +247,55 @@ async fn main() {
         let id = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         broadcast(members.clone(), id, s)
     };
-    let app = SockJsService::new(base("/echo").response_limit(4096), echo).with_inner(
-        SockJsService::new(base("/disabled_websocket_echo").websocket(false), echo).with_inner(
-            SockJsService::new(base("/cookie_needed_echo").jsessionid(JSessionId::On), echo).with_inner(
-                SockJsService::new(base("/close"), close).with_inner(
-                    SockJsService::new(base("/ticker"), ticker).with_inner(
-                        SockJsService::new(base("/amplify"), amplify).with_inner(
-                            SockJsService::new(base("/broadcast"), bcast).with_inner(
-                                SockJsService::new(base("/disabled_cors_echo").disable_cors(true), echo).with_inner(
-                                    SockJsService::new(base("/custom_cors_echo").custom_cors(example_com_only), echo),
-                                ),
-                            ),
-                        ),
-                    ),
+    let echo_svc = SockJsService::new(base("/echo").response_limit(4096), echo);
+    let no_ws = SockJsService::new(base("/disabled_websocket_echo").websocket(false), echo);
+    let cookie = SockJsService::new(base("/cookie_needed_echo").jsessionid(JSessionId::On), echo);
+    let close_svc = SockJsService::new(base("/close"), close);
+    let ticker_svc = SockJsService::new(base("/ticker"), ticker);
+    let amplify_svc = SockJsService::new(base("/amplify"), amplify);
+    let bcast_svc = SockJsService::new(base("/broadcast"), bcast);
+    let no_cors = SockJsService::new(base("/disabled_cors_echo").disable_cors(true), echo);
+    let custom = SockJsService::new(base("/custom_cors_echo").custom_cors(example_com_only), echo);
+    let mut counters: Vec<(String, Counter)> = vec![
+        counter(&echo_svc),
+        counter(&no_ws),
+        counter(&cookie),
+        counter(&close_svc),
+        counter(&ticker_svc),
+        counter(&amplify_svc),
+        counter(&bcast_svc),
+        counter(&no_cors),
+        counter(&custom),
+    ];
+    if let Some(a) = &allowlist {
+        counters.push(counter(a));
+    }
+    let tail = Tail {
+        allowlist,
+        stats: args.stats.then(|| Arc::new(counters)),
+    };
+    let app =
+        echo_svc.with_inner(no_ws.with_inner(cookie.with_inner(
+            close_svc.with_inner(
+                ticker_svc.with_inner(
+                    amplify_svc.with_inner(bcast_svc.with_inner(no_cors.with_inner(custom.with_inner(tail)))),
                 ),
             ),
-        ),
-    );
-    let listener = match tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("cannot listen on {}:{}: {e}", args.host, args.port);
-            std::process::exit(1);
-        }
-    };
-    let addr = listener.local_addr().expect("bound listener has an address");
-    println!("sockjs-test-server listening on http://{addr}");
+        )));
+    let mut server = serve(listener_or_exit(&args).await, app);
+    let l = &args.limits;
+    if let Some(n) = l.max_connections {
+        server = server.max_connections(n);
+    }
+    if let Some(t) = l.header_read {
+        server = server.header_read_timeout(Some(t));
+    }
+    if let Some(t) = l.write {
+        server = server.write_timeout(Some(t));
+    }
+    if let Some(n) = l.max_header_bytes {
+        server = server.max_header_bytes(n);
+    }
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
@@ -202,7 +307,7 @@ async fn main() {
         #[cfg(not(unix))]
         let _ = ctrl_c.await;
     };
-    if let Err(e) = serve(listener, app)
+    if let Err(e) = server
         .with_graceful_shutdown(shutdown)
         .grace_period(Duration::from_secs(2))
         .await
@@ -210,6 +315,86 @@ async fn main() {
         eprintln!("server error: {e}");
         std::process::exit(1);
     }
+}
+
+/// Binds the listener and prints the line tests wait for.
+async fn listener_or_exit(args: &Args) -> tokio::net::TcpListener {
+    let listener = match tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot listen on {}:{}: {e}", args.host, args.port);
+            std::process::exit(1);
+        }
+    };
+    let addr = listener.local_addr().expect("bound listener has an address");
+    println!("sockjs-test-server listening on http://{addr}");
+    listener
+}
+
+type Counter = Arc<dyn Fn() -> usize + Send + Sync>;
+
+fn counter<H: Send + Sync + 'static>(svc: &SockJsService<H>) -> (String, Counter) {
+    let s = svc.clone();
+    (
+        svc.config().get_prefix().to_owned(),
+        Arc::new(move || s.session_count()),
+    )
+}
+
+/// What the nine standard services pass on: the optional allow-list
+/// service, then the optional `/_stats` page, then 404.
+#[derive(Clone)]
+struct Tail {
+    allowlist: Option<SockJsService<fn(Session) -> EchoFuture>>,
+    stats: Option<Arc<Vec<(String, Counter)>>>,
+}
+
+type EchoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+type TailResponse = http::Response<ResponseBody<SockJsBody>>;
+
+impl<B> tower_service::Service<http::Request<B>> for Tail
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = TailResponse;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<TailResponse, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if let (Some(stats), "/_stats") = (&self.stats, req.uri().path()) {
+            let mut r = http::Response::new(ResponseBody::SockJs {
+                body: SockJsBody::full(stats_json(stats)),
+            });
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            return Box::pin(std::future::ready(Ok(r)));
+        }
+        match &self.allowlist {
+            Some(svc) => Box::pin(svc.clone().call(req)),
+            None => {
+                let mut nf = NotFound;
+                let fut = nf.call(req);
+                Box::pin(async move {
+                    let r = fut.await?;
+                    Ok(r.map(|body| ResponseBody::SockJs { body }))
+                })
+            }
+        }
+    }
+}
+
+fn stats_json(counters: &[(String, Counter)]) -> String {
+    let fields: Vec<String> = counters.iter().map(|(p, c)| format!("\"{p}\":{}", c())).collect();
+    format!("{{{}}}", fields.join(","))
 }
 
 #[cfg(test)]
