@@ -16,10 +16,13 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   exit 1
 fi
 
-# npm ci when node_modules is missing or older than the lockfile.
-if [ ! -f e2e/node_modules/.package-lock.json ] || [ e2e/package-lock.json -nt e2e/node_modules/.package-lock.json ]; then
+# npm ci when node_modules was not installed from this exact lockfile.
+lock_sum="$(sha256sum e2e/package-lock.json | cut -d' ' -f1)"
+stamp=e2e/node_modules/.installed-from-lock
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$lock_sum" ]; then
   echo "client-tests: npm ci (sockjs-client, playwright-core)"
   (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$lock_sum" >"$stamp"
 fi
 
 chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"

@@ -140,14 +140,21 @@ class Runner {
   async test(name, fn) {
     if (!this.wants(name)) return;
     const started = Date.now();
+    // An exception thrown inside the client's own callbacks (outside any
+    // promise of ours) fails the running test instead of killing the run.
+    const uncaught = new Promise((_, reject) => {
+      this.failCurrent = reject;
+    });
     try {
-      const detail = await withTimeout(Promise.resolve().then(fn), TEST_MS, name);
+      const detail = await withTimeout(Promise.race([Promise.resolve().then(fn), uncaught]), TEST_MS, name);
       this.passed++;
       console.log(`ok   ${name} (${Date.now() - started} ms)${detail ? ': ' + detail : ''}`);
     } catch (err) {
       const message = (err && err.message) || String(err);
       this.failed.push(name);
       console.log(`FAIL ${name} (${Date.now() - started} ms): ${message.split('\n')[0]}`);
+    } finally {
+      this.failCurrent = null;
     }
   }
 }
@@ -239,6 +246,15 @@ async function inPage(ctx, pageUrl, name, base, transport, inject) {
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const runner = new Runner(args.only);
+  const onUncaught = (err) => {
+    if (runner.failCurrent) {
+      runner.failCurrent(new Error(`uncaught in the client: ${err && err.stack ? err.stack.split('\n').slice(0, 2).join(' ') : err}`));
+    } else {
+      console.log(`warning: uncaught outside any test: ${err && err.message}`);
+    }
+  };
+  process.on('uncaughtException', onUncaught);
+  process.on('unhandledRejection', onUncaught);
   const pages = await startPageServer();
   const pageOrigin = `http://127.0.0.1:${pages.address().port}`;
   const { child, port } = await startTestServer(args.server, `${pageOrigin}/sockjs.min.js`);
