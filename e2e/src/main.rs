@@ -234,7 +234,7 @@ async fn main() {
         None
     } else {
         match base("/allowlist_echo").allowed_origins(&args.allow_origins) {
-            Ok(c) => Some(SockJsService::new(c, boxed_echo as fn(Session) -> EchoFuture)),
+            Ok(c) => Some(SockJsService::new(c, boxed_echo as BoxedEcho)),
             Err(e) => {
                 eprintln!("--allow-origin: {e}");
                 std::process::exit(2);
@@ -345,11 +345,14 @@ fn counter<H: Send + Sync + 'static>(svc: &SockJsService<H>) -> (String, Counter
 /// service, then the optional `/_stats` page, then 404.
 #[derive(Clone)]
 struct Tail {
-    allowlist: Option<SockJsService<fn(Session) -> EchoFuture>>,
+    allowlist: Option<SockJsService<BoxedEcho>>,
     stats: Option<Arc<Vec<(String, Counter)>>>,
 }
 
 type EchoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// A nameable handler type, so the optional service can be a struct field.
+type BoxedEcho = fn(Session) -> EchoFuture;
 
 type TailResponse = http::Response<ResponseBody<SockJsBody>>;
 

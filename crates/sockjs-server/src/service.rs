@@ -84,7 +84,7 @@ impl<H> State<H> {
         }
     }
 
-    fn session_count(&self) -> usize {
+    pub(crate) fn session_count(&self) -> usize {
         self.live.load(Ordering::Acquire)
     }
 
