@@ -9,7 +9,9 @@ use libfuzzer_sys::fuzz_target;
 use sockjs_core::{percent_decode, validate_callback, CallbackError, Receiver, MAX_CALLBACK_LEN};
 
 fuzz_target!(|raw: &[u8]| {
-    let Ok(decoded) = String::from_utf8(percent_decode(raw, true)) else { return };
+    let Ok(decoded) = String::from_utf8(percent_decode(raw, true)) else {
+        return;
+    };
     let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-');
     let expect = if decoded.is_empty() {
         Err(CallbackError::Missing)

@@ -18,7 +18,9 @@ struct Input {
 
 fn parse(data: &[u8]) -> Option<Input> {
     let [hi, lo, rest @ ..] = data else { return None };
-    let mut pieces = rest.split(|&b| b == 0xFF).map(|p| String::from_utf8_lossy(p).into_owned());
+    let mut pieces = rest
+        .split(|&b| b == 0xFF)
+        .map(|p| String::from_utf8_lossy(p).into_owned());
     let reason = pieces.next().unwrap_or_default();
     Some(Input {
         code: u16::from_be_bytes([*hi, *lo]),
@@ -41,7 +43,10 @@ fuzz_target!(|data: &[u8]| {
     let body = frame.strip_prefix('a').expect("a frame starts with 'a'");
     let back = decode_messages(body.as_bytes(), DecodeLimits::default()).expect("our own frame decodes");
     assert_eq!(back, input.messages);
-    assert_eq!(serde_json::from_str::<Vec<String>>(body).expect("valid JSON"), input.messages);
+    assert_eq!(
+        serde_json::from_str::<Vec<String>>(body).expect("valid JSON"),
+        input.messages
+    );
 
     let close = encode_close(input.code, &input.reason);
     assert_clean(&close);

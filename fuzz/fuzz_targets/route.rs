@@ -14,7 +14,9 @@ fn id_ok(id: &str) -> bool {
     if b.is_empty() || b.len() > MAX_ID_LEN {
         return false;
     }
-    if b.iter().any(|&c| matches!(c, b'.' | b'/' | b';' | b'\\') || c <= 0x20 || c >= 0x7f) {
+    if b.iter()
+        .any(|&c| matches!(c, b'.' | b'/' | b';' | b'\\') || c <= 0x20 || c >= 0x7f)
+    {
         return false;
     }
     // No percent-encoded separator or low control character.
@@ -32,7 +34,11 @@ fuzz_target!(|data: &[u8]| {
     // NotFound is a property of the path, never of the method.
     let not_found = r == Err(RouteError::NotFound);
     for other in METHODS {
-        assert_eq!(route(other, path) == Err(RouteError::NotFound), not_found, "{other} {path:?}");
+        assert_eq!(
+            route(other, path) == Err(RouteError::NotFound),
+            not_found,
+            "{other} {path:?}"
+        );
     }
 
     match r {
@@ -40,8 +46,14 @@ fuzz_target!(|data: &[u8]| {
         Ok(Route::Info) => assert_eq!(path, "/info"),
         Ok(Route::RawWebsocket) => assert_eq!(path, "/websocket"),
         Ok(Route::Iframe) => {
-            let mid = path.strip_prefix("/iframe").and_then(|p| p.strip_suffix(".html")).unwrap();
-            assert!(!mid.contains('/') && (mid.is_empty() || mid.starts_with('-')), "{path:?}");
+            let mid = path
+                .strip_prefix("/iframe")
+                .and_then(|p| p.strip_suffix(".html"))
+                .unwrap();
+            assert!(
+                !mid.contains('/') && (mid.is_empty() || mid.starts_with('-')),
+                "{path:?}"
+            );
         }
         Ok(Route::Preflight { allow, endpoint }) => {
             assert_eq!(method, "OPTIONS");
@@ -54,7 +66,11 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        Ok(Route::Session { server, session, endpoint }) => {
+        Ok(Route::Session {
+            server,
+            session,
+            endpoint,
+        }) => {
             assert_eq!(path, format!("/{server}/{session}/{}", endpoint.as_str()));
             assert!(valid_id(server) && valid_id(session));
             assert!(id_ok(server), "server id {server:?}");
@@ -63,7 +79,10 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(other) => panic!("unexpected route {other:?}"),
         Err(RouteError::MethodNotAllowed(allow)) => {
-            assert!(!allow.split(", ").any(|t| t == method), "{method} {path:?} allow {allow}");
+            assert!(
+                !allow.split(", ").any(|t| t == method),
+                "{method} {path:?} allow {allow}"
+            );
             for t in allow.split(", ") {
                 assert!(route(t, path).is_ok(), "{t} {path:?} is in Allow but does not route");
             }

@@ -12,7 +12,6 @@
 use libfuzzer_sys::fuzz_target;
 use sockjs_core::{encode_messages, must_escape, percent_decode, Receiver};
 
-
 fn check(frame: &str) {
     let mut es = String::new();
     Receiver::EventSource.wrap_frame(frame, "", &mut es);

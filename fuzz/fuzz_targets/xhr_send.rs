@@ -62,6 +62,9 @@ fuzz_target!(|data: &[u8]| {
         let within = all.len() <= l.max_messages && all.iter().map(String::len).sum::<usize>() <= l.max_bytes;
         assert_eq!(within, decode_messages(body, l).is_ok());
         let again = encode_messages(all);
-        assert_eq!(decode_messages(again[1..].as_bytes(), DecodeLimits::default()).as_ref(), Ok(all));
+        assert_eq!(
+            decode_messages(again[1..].as_bytes(), DecodeLimits::default()).as_ref(),
+            Ok(all)
+        );
     }
 });
