@@ -1,0 +1,185 @@
+//! Counters merged across sessions, latency histograms, and the CPU and
+//! memory of a process read from `/proc`.
+
+use crate::msg::Tracker;
+use hdrhistogram::Histogram;
+use std::time::Instant;
+
+/// Kernel clock ticks per second in `/proc/<pid>/stat` (`USER_HZ`, 100 on
+/// every Linux architecture that user space sees).
+const USER_HZ: f64 = 100.0;
+
+/// Latency histogram in microseconds, from 1 µs to 10 minutes, 3
+/// significant digits.
+pub(crate) fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid histogram bounds")
+}
+
+/// What every session contributes to a scenario's result.
+#[derive(Debug, Clone)]
+pub(crate) struct Counts {
+    /// Messages (or round trips, or sessions established) completed inside
+    /// the measurement window.
+    pub(crate) measured: u64,
+    /// Messages sent over the whole run.
+    pub(crate) sent: u64,
+    /// Distinct messages received over the whole run.
+    pub(crate) received: u64,
+    /// Messages never received back.
+    pub(crate) lost: u64,
+    /// Messages received twice.
+    pub(crate) duplicated: u64,
+    /// Messages received after a later one.
+    pub(crate) reordered: u64,
+    /// Messages with wrong bytes.
+    pub(crate) corrupted: u64,
+    /// Connection, handshake, HTTP status or protocol failures.
+    pub(crate) errors: u64,
+    /// Latency (µs) of what was measured.
+    pub(crate) latency: Histogram<u64>,
+    /// The first few error descriptions, for the human summary.
+    pub(crate) error_samples: Vec<String>,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Self {
+            measured: 0,
+            sent: 0,
+            received: 0,
+            lost: 0,
+            duplicated: 0,
+            reordered: 0,
+            corrupted: 0,
+            errors: 0,
+            latency: histogram(),
+            error_samples: Vec::new(),
+        }
+    }
+}
+
+impl Counts {
+    /// Adds one session's tracker (call once, when the session is done).
+    pub(crate) fn add_tracker(&mut self, t: &Tracker) {
+        self.sent += t.sent;
+        self.received += t.received;
+        self.lost += t.lost();
+        self.duplicated += t.duplicated;
+        self.reordered += t.reordered;
+        self.corrupted += t.corrupted;
+    }
+
+    /// Records an error, keeping its text if fewer than 5 are kept.
+    pub(crate) fn error(&mut self, e: impl std::fmt::Display) {
+        self.errors += 1;
+        if self.error_samples.len() < 5 {
+            self.error_samples.push(e.to_string());
+        }
+    }
+
+    /// Records a latency in microseconds (clamped into the histogram range).
+    pub(crate) fn record(&mut self, us: u64) {
+        self.latency.saturating_record(us.max(1));
+    }
+
+    /// Adds another session's counts.
+    pub(crate) fn merge(&mut self, o: Counts) {
+        self.measured += o.measured;
+        self.sent += o.sent;
+        self.received += o.received;
+        self.lost += o.lost;
+        self.duplicated += o.duplicated;
+        self.reordered += o.reordered;
+        self.corrupted += o.corrupted;
+        self.errors += o.errors;
+        self.latency.add(&o.latency).expect("same histogram bounds");
+        for e in o.error_samples {
+            if self.error_samples.len() < 5 {
+                self.error_samples.push(e);
+            }
+        }
+    }
+}
+
+/// CPU time and resident memory of one process.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ProcSample {
+    /// User plus system CPU time, seconds.
+    pub(crate) cpu_s: f64,
+    /// Resident set size, KiB.
+    pub(crate) rss_kib: u64,
+    /// When it was taken.
+    pub(crate) at: Instant,
+}
+
+/// Reads `/proc/<pid>/stat` and `/proc/<pid>/status` (`pid` = `"self"` for
+/// this process); `None` when the process is gone or unreadable.
+pub(crate) fn sample(pid: &str) -> Option<ProcSample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    Some(ProcSample {
+        cpu_s: parse_cpu(&stat)?,
+        rss_kib: parse_rss(&status)?,
+        at: Instant::now(),
+    })
+}
+
+/// utime + stime (fields 14 and 15) in seconds. The command name (field 2)
+/// may hold spaces and parentheses, so fields are counted after its last `)`.
+fn parse_cpu(stat: &str) -> Option<f64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace().skip(11);
+    let utime: u64 = f.next()?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / USER_HZ)
+}
+
+fn parse_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU use between two samples, percent of one core.
+pub(crate) fn cpu_percent(a: &ProcSample, b: &ProcSample) -> f64 {
+    let wall = b.at.duration_since(a.at).as_secs_f64();
+    if wall <= 0.0 {
+        0.0
+    } else {
+        100.0 * (b.cpu_s - a.cpu_s) / wall
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_files() {
+        let stat = "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 500 0 0 0 250 50 0 0 20 0 4 0 100 1000 300";
+        assert_eq!(parse_cpu(stat), Some(3.0));
+        let status = "Name:\tx\nVmPeak:\t  9000 kB\nVmRSS:\t    1532 kB\nThreads:\t4\n";
+        assert_eq!(parse_rss(status), Some(1532));
+    }
+
+    #[test]
+    fn reads_this_process() {
+        let s = sample("self").expect("/proc/self readable");
+        assert!(s.rss_kib > 0);
+    }
+
+    #[test]
+    fn merges_counts() {
+        let mut a = Counts::default();
+        a.record(10);
+        a.error("one");
+        let mut b = Counts {
+            measured: 3,
+            corrupted: 1,
+            ..Counts::default()
+        };
+        b.record(1000);
+        a.merge(b);
+        assert_eq!((a.measured, a.corrupted, a.errors, a.latency.len()), (3, 1, 1, 2));
+        assert_eq!(a.error_samples, vec!["one".to_string()]);
+    }
+}
