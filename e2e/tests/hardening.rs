@@ -551,7 +551,8 @@ fn an_upgrade_request_with_a_huge_body_is_not_buffered() {
     let chunk = vec![b'x'; 1 << 16];
     for _ in 0..16 {
         use std::io::Write;
-        if (&*c.stream()).write_all(&chunk).is_err() {
+        let mut w = c.stream();
+        if w.write_all(&chunk).is_err() {
             break;
         }
     }
