@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Side-by-side performance comparison: our sockjs-test-server, the reference
+# sockjs-node 0.3.24 echo server (bench/node) and a raw tokio-tungstenite echo
+# server (the ceiling, `ws-ceiling` of crates/sockjs-bench), all loaded by
+# sockjs-bench. Writes docs/PERFORMANCE.md.
+#
+# Usage: scripts/compare.sh [--quick] [--rounds N] [--note TEXT] [--out FILE]
+#   --quick     short durations, smaller idle counts, 1 round (for trying it out)
+#   --rounds N  rounds of every scenario (default 3; medians are reported)
+#   --note T    a sentence about the conditions, copied into the report
+#   --out F     report path (default docs/PERFORMANCE.md)
+#
+# Each server runs pinned to CPU 0 and the load generator to CPU 1
+# (taskset); every run starts a fresh server; within a round, the servers of
+# a scenario run one after the other, in an order that alternates between
+# rounds. This is a measurement script, not a test: it never fails on a
+# missed target, only on a broken setup.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+QUICK=0
+ROUNDS=3
+NOTE=""
+OUT=docs/PERFORMANCE.md
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) QUICK=1; ROUNDS=1 ;;
+        --rounds) ROUNDS="$2"; shift ;;
+        --note) NOTE="$2"; shift ;;
+        --out) OUT="$2"; shift ;;
+        *) echo "usage: $0 [--quick] [--rounds N] [--note TEXT] [--out FILE]" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+if [ "$QUICK" = 1 ]; then
+    WARMUP=1; DURATION=3; HOLD=3; IDLE_N=2000; SCALE_N=4000; SCALE_CHECKS=1000,2000
+else
+    WARMUP=3; DURATION=10; HOLD=10; IDLE_N=10000; SCALE_N=19000; SCALE_CHECKS=1000,5000,10000
+fi
+
+# Up to 19,000 sockets on each side: raise the soft open-files limit (for
+# this shell, hence for both the servers and the client) to the hard one.
+ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" -lt $((SCALE_N + 200)) ]; then
+    echo "open-files limit $(ulimit -n) is too low for $SCALE_N sessions" >&2
+    exit 1
+fi
+CPUS=$(nproc)
+if [ "$CPUS" -ge 2 ]; then
+    SERVER_CPU=(taskset -c 0); CLIENT_CPU=(taskset -c 1)
+else
+    echo "warning: one CPU, server and client not pinned apart" >&2
+    SERVER_CPU=(); CLIENT_CPU=()
+fi
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+BIN="$CARGO_TARGET_DIR/release"
+echo "== building (release)"
+cargo build --release --quiet -p sockjs-test-server -p sockjs-bench
+
+# The reference server: sockjs@0.3.24 pinned by bench/node/package-lock.json,
+# installed into an ignored folder (target/ is in .gitignore).
+NODE_DIR="${NODE_DIR:-$PWD/target/bench-node}"
+mkdir -p "$NODE_DIR"
+cp bench/node/package.json bench/node/package-lock.json bench/node/server.js "$NODE_DIR/"
+if ! grep -q '"version": "0.3.24"' "$NODE_DIR/node_modules/sockjs/package.json" 2>/dev/null; then
+    echo "== npm ci (sockjs@0.3.24) in $NODE_DIR"
+    (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+SOCKJS_NODE_VERSION=$(node -p "require('$NODE_DIR/node_modules/sockjs/package.json').version")
+
+WORK=$(mktemp -d)
+RESULTS="$WORK/results.jsonl"
+COMMANDS="$WORK/commands.txt"
+: >"$RESULTS"
+: >"$COMMANDS"
+SERVER_PID=""
+cleanup() {
+    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+# start_server KIND: starts a fresh server, sets SERVER_PID and ADDR.
+start_server() {
+    local log="$WORK/server.log"
+    : >"$log"
+    case "$1" in
+        ours) "${SERVER_CPU[@]}" "$BIN/sockjs-test-server" --port 0 >"$log" 2>&1 & ;;
+        node) "${SERVER_CPU[@]}" node "$NODE_DIR/server.js" --port 0 >"$log" 2>&1 & ;;
+        ceiling) "${SERVER_CPU[@]}" "$BIN/ws-ceiling" --port 0 >"$log" 2>&1 & ;;
+    esac
+    # taskset execs the server: $! is the server's own pid.
+    SERVER_PID=$!
+    for _ in $(seq 1 100); do
+        ADDR=$(sed -n 's/.* listening on http:\/\/\(.*\)$/\1/p' "$log" | head -n1)
+        if [ -n "$ADDR" ]; then return 0; fi
+        sleep 0.1
+    done
+    echo "server $1 did not start:" >&2
+    cat "$log" >&2
+    exit 1
+}
+
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+    # Let the kernel settle closed sockets between runs.
+    sleep 1
+}
+
+# run CASE SERVER ARGS...: one scenario against one fresh server.
+run() {
+    local case="$1" server="$2"
+    shift 2
+    start_server "$server"
+    local load
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    echo "sockjs-bench http://ADDR/echo --label $case/$server $* --server-pid PID" >>"$COMMANDS"
+    printf '== round %s: %-14s %-8s (load %s) ' "$ROUND" "$case" "$server" "$load"
+    local line
+    line=$("${CLIENT_CPU[@]}" "$BIN/sockjs-bench" "http://$ADDR/echo" --label "$case/$server" --server-pid "$SERVER_PID" \
+        "$@" 2>>"$WORK/bench.log") || true
+    stop_server
+    if [ -z "$line" ]; then
+        echo "no result (see $WORK/bench.log)"
+        return
+    fi
+    echo "$line" | python3 -c 'import json,sys; v=json.loads(sys.stdin.read()); print(v["throughput_per_s"], "/s  p50", v["latency_us"]["p50"], "us  errors", v["lost"]+v["duplicated"]+v["reordered"]+v["corrupted"]+v["errors"])'
+    echo "$line" | python3 -c 'import json,sys; v=json.loads(sys.stdin.read()); v["round"]=int(sys.argv[1]); v["loadavg_1m"]=float(sys.argv[2]); print(json.dumps(v))' "$ROUND" "$load" >>"$RESULTS"
+}
+
+T=(--warmup "$WARMUP" --duration "$DURATION")
+LOAD_START=$(cat /proc/loadavg)
+STARTED=$(date -u +"%Y-%m-%d %H:%M UTC")
+for ROUND in $(seq 1 "$ROUNDS"); do
+    if [ $((ROUND % 2)) = 1 ]; then ORDER=(node ours); else ORDER=(ours node); fi
+    for s in "${ORDER[@]}"; do run ws_throughput "$s" --scenario ws --sessions 100 --in-flight 10 --size 64 "${T[@]}"; done
+    for s in ceiling "${ORDER[@]}"; do run raw_throughput "$s" --scenario raw-ws --sessions 100 --in-flight 10 --size 64 "${T[@]}"; done
+    for s in "${ORDER[@]}"; do run ws_latency "$s" --scenario ws --sessions 1 --in-flight 1 --size 64 "${T[@]}"; done
+    for s in "${ORDER[@]}"; do run xhr_streaming "$s" --scenario xhr-streaming --sessions 100 --in-flight 10 --size 64 "${T[@]}"; done
+    for s in "${ORDER[@]}"; do run xhr_polling "$s" --scenario xhr-polling --sessions 50 --in-flight 1 --size 64 "${T[@]}"; done
+    for s in "${ORDER[@]}"; do run connect "$s" --scenario connect --sessions 10 "${T[@]}"; done
+    for s in "${ORDER[@]}"; do run idle_memory "$s" --scenario idle --sessions "$IDLE_N" --size 64 --duration "$HOLD"; done
+    run scale ours --scenario idle --sessions "$SCALE_N" --checkpoints "$SCALE_CHECKS" --size 64 --duration "$HOLD"
+done
+LOAD_END=$(cat /proc/loadavg)
+FINISHED=$(date -u +"%Y-%m-%d %H:%M UTC")
+
+mkdir -p "$(dirname "$OUT")"
+QUICK_FLAG=""
+if [ "$QUICK" = 1 ]; then QUICK_FLAG="--quick"; fi
+python3 bench/report.py "$RESULTS" \
+    --commands "$COMMANDS" \
+    --started "$STARTED" --finished "$FINISHED" \
+    --load-start "$LOAD_START" --load-end "$LOAD_END" \
+    --rounds "$ROUNDS" $QUICK_FLAG \
+    --idle-sessions "$IDLE_N" --scale-sessions "$SCALE_N" \
+    --note "$NOTE" \
+    --machine "nproc: $CPUS; CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n1); kernel: $(uname -r); memory: $(free -g | awk '/^Mem:/ {print $2}') GiB" \
+    --versions "$(rustc --version); node $(node --version); sockjs-node $SOCKJS_NODE_VERSION; repository $(git rev-parse --short HEAD)" \
+    --out "$OUT"
+cp "$RESULTS" "$WORK/results-kept.jsonl"
+echo "== wrote $OUT (raw results: $RESULTS)"
