@@ -122,7 +122,8 @@ async fn run_server(o: Opts) {
     tokio::spawn(async move {
         while let Ok((mut c, _)) = stats.accept().await {
             let n = counted.session_count();
-            let _ = c.write_all(format!("{n}\n").as_bytes()).await;
+            let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+            let _ = c.write_all(format!("{n} {tasks}\n").as_bytes()).await;
         }
     });
     let _ = serve(listener, service).max_connections(15_000).await;
@@ -164,11 +165,17 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-async fn live_sessions(stats: &str) -> Option<u64> {
+/// The server's live sessions and live tokio tasks.
+async fn server_stats(stats: &str) -> Option<(u64, u64)> {
     let mut c = TcpStream::connect(stats).await.ok()?;
     let mut s = String::new();
     c.read_to_string(&mut s).await.ok()?;
-    s.trim().parse().ok()
+    let mut it = s.split_whitespace().map(|v| v.parse().ok());
+    Some((it.next()??, it.next()??))
+}
+
+async fn live_sessions(stats: &str) -> Option<u64> {
+    server_stats(stats).await.map(|(n, _)| n)
 }
 
 async fn run_soak(o: Opts) -> bool {
@@ -279,11 +286,13 @@ async fn run_soak(o: Opts) -> bool {
         reclaimed_after = reclaimed_after.max(load_end.elapsed());
         tokio::time::sleep(Duration::from_secs(1)).await;
         after_rounds.push(rss_kib(pid));
+        let tasks = server_stats(&stats).await.map(|(_, t)| t);
         println!(
-            "soak: round {} of {} done; live sessions {:?}; rss {} KiB",
+            "soak: round {} of {} done; live sessions {:?}; server tasks {:?}; rss {} KiB",
             round + 1,
             o.rounds,
             live,
+            tasks,
             after_rounds[round]
         );
         if live != Some(0) {

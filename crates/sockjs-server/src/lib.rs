@@ -53,6 +53,23 @@
 //! axum::serve(listener, app).await
 //! # }
 //! ```
+//!
+//! # Hardening
+//!
+//! Every limit has a default meant for the open internet; each option's
+//! documentation gives it. Per service, on [`Config`]: the origin policy
+//! ([`Cors`]: reflect-any by default, or an allow-list with
+//! [`Config::allowed_origins`], a custom rule, or disabled),
+//! [`Config::max_sessions`] (503 beyond it), [`Config::max_message_size`]
+//! (decoded; 413 / close 1009), [`Config::max_fragments`],
+//! [`Config::max_messages_per_send`], [`Config::max_session_id_len`],
+//! [`Config::body_read_timeout`] (408), [`Config::max_queued`] with
+//! [`Config::slow_consumer_timeout`] (close 1013 for a peer that stops
+//! reading) and [`Config::websocket_pong_timeout`]. Per server, on
+//! [`Serve`]: [`Serve::max_connections`], [`Serve::max_header_bytes`],
+//! [`Serve::max_headers`], [`Serve::header_read_timeout`] (also the idle
+//! keep-alive timeout) and [`Serve::write_timeout`].
+//! [`SockJsService::session_count`] reports the live sessions.
 #![deny(missing_docs)]
 
 mod body;
