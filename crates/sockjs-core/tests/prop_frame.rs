@@ -64,8 +64,17 @@ fn unlimited() -> DecodeLimits {
     DecodeLimits::default()
 }
 
+/// `cases` per property, or `PROPTEST_CASES` when set (for longer runs).
+fn config(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
+    ProptestConfig::with_cases(cases)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(config(256))]
 
     #[test]
     fn messages_round_trip(msgs in any_messages()) {

@@ -360,8 +360,17 @@ fn encode_close_text(code: u16, reason: &str) -> String {
     sockjs_core::encode_close(code, reason)
 }
 
+/// `cases` per property, or `PROPTEST_CASES` when set (for longer runs).
+fn config(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
+    ProptestConfig::with_cases(cases)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(config(512))]
 
     #[test]
     fn session_keeps_order_and_close_semantics(ops in prop::collection::vec(op(), 1..60)) {
