@@ -15,6 +15,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== rustdoc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
+echo "== fuzz targets compile (crate outside the workspace)"
+cargo check --quiet --manifest-path fuzz/Cargo.toml --bins
+
 echo "== cargo test"
 mkdir -p target
 cargo test --workspace 2>&1 | tee target/test-output.log
