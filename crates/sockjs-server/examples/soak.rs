@@ -328,7 +328,10 @@ async fn run_soak(o: Opts) -> bool {
         rss_end
     );
     let rounds: Vec<String> = after_rounds.iter().map(|k| format!("{k} KiB")).collect();
-    println!("  server RSS after each round (all sessions reclaimed): {}", rounds.join(", "));
+    println!(
+        "  server RSS after each round (all sessions reclaimed): {}",
+        rounds.join(", ")
+    );
     get(&c.losses) == 0 && get(&c.errors) == 0 && live == Some(0)
 }
 
@@ -371,7 +374,12 @@ async fn one_session(
             c.verified.fetch_add(ok as u64, Ordering::Relaxed);
             if ok != want.len() || got.len() != want.len() {
                 c.losses.fetch_add((want.len() - ok) as u64, Ordering::Relaxed);
-                return Err(format!("expected {} messages in order, {} matched: {:?}", want.len(), ok, got.get(ok)));
+                return Err(format!(
+                    "expected {} messages in order, {} matched: {:?}",
+                    want.len(),
+                    ok,
+                    got.get(ok)
+                ));
             }
         }
     }
@@ -387,7 +395,8 @@ fn frame_messages(frame: &str, out: &mut Vec<String>) -> Result<(), String> {
     match frame.as_bytes().first() {
         Some(b'o' | b'h') => Ok(()),
         Some(b'a') => {
-            let msgs: Vec<String> = serde_json::from_str(&frame[1..]).map_err(|e| format!("bad frame {frame:?}: {e}"))?;
+            let msgs: Vec<String> =
+                serde_json::from_str(&frame[1..]).map_err(|e| format!("bad frame {frame:?}: {e}"))?;
             out.extend(msgs);
             Ok(())
         }
@@ -405,7 +414,9 @@ async fn websocket_session(
 ) -> Result<Vec<String>, String> {
     let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     let url = format!("ws://{addr}{base}/websocket");
-    let (mut ws, _) = tokio_tungstenite::client_async(url, tcp).await.map_err(|e| e.to_string())?;
+    let (mut ws, _) = tokio_tungstenite::client_async(url, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
     let first = ws.next().await;
     if !matches!(&first, Some(Ok(Message::Text(t))) if t.as_str() == "o") {
         return Err(format!("no open frame: {first:?}"));
@@ -430,7 +441,9 @@ async fn websocket_session(
         Behaviour::WellBehaved => {}
     }
     for chunk in want.chunks(5) {
-        ws.send(Message::text(json_array(chunk))).await.map_err(|e| e.to_string())?;
+        ws.send(Message::text(json_array(chunk)))
+            .await
+            .map_err(|e| e.to_string())?;
     }
     while got.len() < want.len() {
         match ws.next().await {
@@ -522,7 +535,12 @@ async fn send(addr: &str, base: &str, transport: &str, msgs: &[String]) -> Resul
                 form.push_str(&format!("%{b:02X}"));
             }
         }
-        (format!("{base}/jsonp_send"), form, "application/x-www-form-urlencoded", 200)
+        (
+            format!("{base}/jsonp_send"),
+            form,
+            "application/x-www-form-urlencoded",
+            200,
+        )
     } else {
         (format!("{base}/xhr_send"), json, "text/plain", 204)
     };
@@ -549,7 +567,9 @@ struct Receiver {
 
 impl Receiver {
     async fn open(addr: &str, method: &str, path: &str, transport: &str) -> Result<Receiver, String> {
-        let http = Http::request(addr, method, path, &[], b"").await.map_err(|e| e.to_string())?;
+        let http = Http::request(addr, method, path, &[], b"")
+            .await
+            .map_err(|e| e.to_string())?;
         if http.status != 200 {
             return Err(format!("{path} answered {}", http.status));
         }
@@ -594,14 +614,20 @@ impl Receiver {
         let find = |hay: &[u8], n: &[u8]| hay.windows(n.len()).position(|w| w == n);
         match self.transport.as_str() {
             "xhr" | "xhr_streaming" => {
-                let Some(i) = find(&self.pending, b"\n") else { return Ok(None) };
+                let Some(i) = find(&self.pending, b"\n") else {
+                    return Ok(None);
+                };
                 let line = self.take(i, 1);
                 if self.transport == "xhr" {
                     self.done = true;
                 }
                 if !self.prelude_seen && self.transport == "xhr_streaming" {
                     self.prelude_seen = true;
-                    return if line.len() == 2048 { self.take_frame() } else { Err("bad prelude".into()) };
+                    return if line.len() == 2048 {
+                        self.take_frame()
+                    } else {
+                        Err("bad prelude".into())
+                    };
                 }
                 Ok(Some(line))
             }
@@ -613,24 +639,36 @@ impl Receiver {
                     self.take(0, 2);
                     self.prelude_seen = true;
                 }
-                let Some(i) = find(&self.pending, b"\r\n\r\n") else { return Ok(None) };
+                let Some(i) = find(&self.pending, b"\r\n\r\n") else {
+                    return Ok(None);
+                };
                 let event = self.take(i, 4);
                 let data = event.strip_prefix("data: ").ok_or("bad event")?;
                 Ok(Some(percent_decode(data)?))
             }
             "htmlfile" => {
-                let Some(start) = find(&self.pending, b"<script>\np(") else { return Ok(None) };
-                let Some(end) = find(&self.pending[start..], b");\n</script>\r\n") else { return Ok(None) };
+                let Some(start) = find(&self.pending, b"<script>\np(") else {
+                    return Ok(None);
+                };
+                let Some(end) = find(&self.pending[start..], b");\n</script>\r\n") else {
+                    return Ok(None);
+                };
                 let js = self.take(start + end, 14);
                 let arg = &js[start + 11..];
-                serde_json::from_str::<String>(arg).map(Some).map_err(|e| format!("bad htmlfile frame: {e}"))
+                serde_json::from_str::<String>(arg)
+                    .map(Some)
+                    .map_err(|e| format!("bad htmlfile frame: {e}"))
             }
             _ => {
-                let Some(i) = find(&self.pending, b");\r\n") else { return Ok(None) };
+                let Some(i) = find(&self.pending, b");\r\n") else {
+                    return Ok(None);
+                };
                 let js = self.take(i, 4);
                 self.done = true;
                 let arg = js.strip_prefix("/**/cb(").ok_or("bad jsonp frame")?;
-                serde_json::from_str::<String>(arg).map(Some).map_err(|e| format!("bad jsonp frame: {e}"))
+                serde_json::from_str::<String>(arg)
+                    .map(Some)
+                    .map_err(|e| format!("bad jsonp frame: {e}"))
             }
         }
     }
@@ -666,7 +704,10 @@ struct Http {
 impl Http {
     async fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> io::Result<Http> {
         let mut tcp = TcpStream::connect(addr).await?;
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
         for (k, v) in headers {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
