@@ -198,7 +198,7 @@ def main():
     w("It builds `sockjs-test-server` and `sockjs-bench` (release), installs `sockjs@0.3.24` from "
       "`bench/node/package-lock.json` into `target/bench-node`, raises the open-files soft limit to the hard "
       "one (`ulimit -n`), then runs for every round (ADDR and PID are those of the fresh server; the servers "
-      "run as `taskset -c 0 sockjs-test-server --port 0`, `taskset -c 0 node bench/node/server.js --port 0`, "
+      "run as `taskset -c 0 sockjs-test-server --port 0 --max-connections 20000`, `taskset -c 0 node bench/node/server.js --port 0`, "
       "`taskset -c 0 ws-ceiling --port 0`, the client as `taskset -c 1 ...`):")
     w("")
     w("```sh")

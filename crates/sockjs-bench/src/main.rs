@@ -192,7 +192,7 @@ async fn run(o: &Opts, target: Arc<Target>, name: &str) -> serde_json::Value {
         extra = json!({
             "base_rss_kib": out.base_rss_kib,
             "checkpoints": out.checkpoints.iter().copied().map(per_session).collect::<Vec<_>>(),
-            "idle_server_cpu_percent": out.idle_cpu_percent,
+            "idle_server_cpu_percent": out.idle_cpu_percent.map(|c| (c * 10.0).round() / 10.0),
             "answered": out.counts.measured,
         });
         let client1 = stats::sample("self");

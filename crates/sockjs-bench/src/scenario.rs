@@ -85,32 +85,49 @@ fn session_path(t: &Target, sid: u32, transport: &str) -> String {
     )
 }
 
+/// Longest wait for a connection, a handshake or an `o` frame: a server that
+/// stops accepting (a connection cap, say) must show up as errors, not hang
+/// the run.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Connects a websocket to `path`, with `read_buffer` bytes of read buffer.
 pub(crate) async fn ws_connect(
     t: &Target,
     path: &str,
     read_buffer: usize,
 ) -> Result<WebSocketStream<TcpStream>, Error> {
-    let stream = TcpStream::connect(t.addr).await?;
-    stream.set_nodelay(true)?;
-    let url = format!("ws://{}{}", t.authority, path);
-    let config = WebSocketConfig::default().read_buffer_size(read_buffer);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
-    Ok(ws)
+    let connect = async {
+        let stream = TcpStream::connect(t.addr).await?;
+        stream.set_nodelay(true)?;
+        let url = format!("ws://{}{}", t.authority, path);
+        let config = WebSocketConfig::default().read_buffer_size(read_buffer);
+        let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
+        Ok::<_, Error>(ws)
+    };
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, connect)
+        .await
+        .map_err(|_| format!("no websocket handshake within {HANDSHAKE_TIMEOUT:?}"))?
 }
 
 /// Connects a framed SockJS websocket session and reads its `o` frame.
 pub(crate) async fn ws_open(t: &Target, sid: u32, read_buffer: usize) -> Result<WebSocketStream<TcpStream>, Error> {
     let mut ws = ws_connect(t, &session_path(t, sid, "websocket"), read_buffer).await?;
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(f))) if f.as_str() == "o" => return Ok(ws),
-            Some(Ok(Message::Text(f))) => return Err(format!("expected o, got {:?}", f.as_str()).into()),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            Some(Ok(other)) => return Err(format!("expected o, got {other:?}").into()),
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err("connection closed before o".into()),
+    let open = async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(f))) if f.as_str() == "o" => return Ok(()),
+                Some(Ok(Message::Text(f))) => return Err(format!("expected o, got {:?}", f.as_str()).into()),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(other)) => return Err(format!("expected o, got {other:?}").into()),
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err("connection closed before o".into()),
+            }
         }
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, open).await {
+        Ok(Ok(())) => Ok(ws),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!("no o frame within {HANDSHAKE_TIMEOUT:?}").into()),
     }
 }
 
@@ -384,7 +401,7 @@ pub(crate) async fn establish(t: Arc<Target>, p: Arc<Plan>, worker: u32) -> Coun
     let mut n = 0u32;
     while Instant::now() < p.send_end {
         let t0 = Instant::now();
-        let r: Result<(), Error> = async {
+        let r: Result<(), Error> = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
             body.clear();
             let status = conn.start("GET", &info, b"").await?;
             conn.read_body(&mut body).await?;
@@ -394,8 +411,9 @@ pub(crate) async fn establish(t: Arc<Target>, p: Arc<Plan>, worker: u32) -> Coun
             let ws = ws_open(&t, worker.wrapping_mul(1 << 20).wrapping_add(n), 4096).await?;
             ws_close(ws).await;
             Ok(())
-        }
-        .await;
+        })
+        .await
+        .unwrap_or_else(|_| Err(format!("no establishment within {HANDSHAKE_TIMEOUT:?}").into()));
         n = n.wrapping_add(1);
         c.sent += 1;
         match r {
