@@ -59,6 +59,17 @@ fn assert_reclaimed(s: &Server) {
     }
 }
 
+/// The next websocket frame that is not a heartbeat.
+#[track_caller]
+fn ws_frame(ws: &mut Ws) -> String {
+    loop {
+        let t = ws_text(ws);
+        if t != "h" {
+            return t;
+        }
+    }
+}
+
 /// Open → echo → close over xhr-streaming and websocket, each promptly.
 #[track_caller]
 fn assert_fresh_clients_served(s: &Server) {
@@ -284,6 +295,52 @@ fn connection_cap_stops_accepting_until_a_connection_ends() {
     drop(fifth);
     drop(open);
     sleep_ms(200);
+    assert_invariant(&s);
+}
+
+#[test]
+fn websockets_count_toward_the_connection_cap() {
+    let Some(s) = spawn(&["--max-connections", "3"]) else {
+        return;
+    };
+    let mut sockets: Vec<Ws> = (0..3).map(|_| ws_open(&s, "/echo")).collect();
+    let mut waiting = s.connect();
+    waiting.send("HTTP/1.1", "GET", "/echo", &[], b"");
+    waiting.set_read_timeout(Duration::from_millis(700));
+    assert!(
+        !waiting.closes_without_data(),
+        "three upgraded connections fill the cap"
+    );
+    // The peer vanishes: its socket's place comes back.
+    drop(sockets.remove(0));
+    waiting.set_read_timeout(READ_TIMEOUT);
+    waiting.read_response("GET").expect_status(200);
+    drop(waiting);
+    for mut ws in sockets {
+        ws_send(&mut ws, r#"["still served"]"#);
+        assert_eq!(ws_frame(&mut ws), r#"a["still served"]"#);
+    }
+    sleep_ms(200);
+    assert_invariant(&s);
+}
+
+#[test]
+fn huge_extension_and_protocol_headers_are_handled_in_linear_time() {
+    let Some(s) = spawn(&[]) else { return };
+    // Within the 16 KiB head cap: thousands of extension offers and
+    // protocol names, which the server does not negotiate at all.
+    let extensions = "permessage-deflate; client_max_window_bits, ".repeat(200);
+    let protocols = "a, ".repeat(1000);
+    let mut h = WS_HEADERS.to_vec();
+    h.push(("Sec-WebSocket-Extensions", extensions.trim_end_matches(", ")));
+    h.push(("Sec-WebSocket-Protocol", protocols.trim_end_matches(", ")));
+    let started = Instant::now();
+    let (c, head) = raw_upgrade(&s, &format!("{}/websocket", session_url("/echo")), &h);
+    assert_eq!(head.status, 101);
+    head.expect_absent("Sec-WebSocket-Extensions");
+    head.expect_absent("Sec-WebSocket-Protocol");
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    drop(c);
     assert_invariant(&s);
 }
 

@@ -6,6 +6,7 @@ mod common;
 
 use bytes::Bytes;
 use common::*;
+use futures_util::StreamExt as _;
 use http::Request;
 use http_body_util::{BodyExt, StreamBody};
 use sockjs_server::{Config, Cors, OriginPattern, SendError, Session, SockJsService, TrySendError};
@@ -238,8 +239,6 @@ async fn a_body_that_stalls_gets_408_and_delivers_nothing() {
         .await
         .is_err());
 }
-
-use futures_util::StreamExt as _;
 
 #[tokio::test(start_paused = true)]
 async fn a_full_queue_past_the_deadline_closes_the_session_after_its_messages() {
