@@ -135,7 +135,7 @@ impl<S, F> Serve<S, F> {
     /// the kernel) until an open one ends, while open ones are served as
     /// usual. Defaults to 10000 connections.
     pub fn max_connections(mut self, connections: usize) -> Self {
-        self.limits.max_connections = connections.max(1);
+        self.limits.max_connections = connections.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         self
     }
 
