@@ -191,7 +191,7 @@ def main():
     w("## Reproduce")
     w("")
     w("```sh")
-    w("scripts/compare.sh            # full: 3 rounds, 10 s runs, 10,000 and 19,000 idle sessions held 30 s (~25 min)")
+    w("scripts/compare.sh            # full: 3 rounds, 10 s runs, 10,000 and 19,000 idle sessions held 30 s (~20 min)")
     w("scripts/compare.sh --quick    # 1 round, 3 s runs, 2,000 and 4,000 idle sessions")
     w("```")
     w("")
