@@ -648,10 +648,18 @@ fn iframe<H>(state: &State<H>, parts: &Parts) -> Result<Response<SockJsBody>, Ht
 
 /// Builds what the application learns about the request that opened a session.
 pub(crate) fn conn_info(config: &Config, parts: &Parts, transport: Transport) -> ConnInfo {
-    let mut headers = HeaderMap::new();
+    // Sized to fit: a default HeaderMap reserves room for six entries
+    // (about 600 bytes), held for the whole session.
+    let count = HEADER_WHITELIST.iter().map(|n| parts.headers.get_all(*n).iter().count()).sum();
+    let mut headers = HeaderMap::with_capacity(count);
     for name in HEADER_WHITELIST {
         for v in parts.headers.get_all(name) {
-            headers.append(name, v.clone());
+            // Copied, not cloned: hyper's parsed header values are slices
+            // of the connection's whole read buffer (8-16 KiB), so a clone
+            // kept for the session's life pins that buffer too.
+            let mut copy = HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| v.clone());
+            copy.set_sensitive(v.is_sensitive());
+            headers.append(name, copy);
         }
     }
     ConnInfo {
