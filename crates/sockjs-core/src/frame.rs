@@ -100,31 +100,76 @@ pub fn must_escape(c: char) -> bool {
 pub fn quote_into(s: &str, out: &mut String) {
     out.reserve(s.len() + 2);
     out.push('"');
+    let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, c) in s.char_indices() {
-        // Fast path: most characters are copied in runs.
-        let esc: Option<&str> = match c {
-            '"' => Some("\\\""),
-            '\\' => Some("\\\\"),
-            '\n' => Some("\\n"),
-            '\r' => Some("\\r"),
-            '\t' => Some("\\t"),
-            '\u{8}' => Some("\\b"),
-            '\u{c}' => Some("\\f"),
-            _ if must_escape(c) => None,
-            _ => continue,
+    let mut i = 0;
+    // Scans bytes, not chars: every character that may need escaping starts
+    // with a byte marked in `MAYBE_SPECIAL` (ASCII controls, `"`, `\`, and the
+    // UTF-8 lead bytes of U+2000..U+2FFF and U+F000..U+FFFF), so plain text,
+    // ASCII or not, is copied in runs without being decoded.
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !MAYBE_SPECIAL[b as usize] {
+            i += 1;
+            continue;
+        }
+        let (len, esc): (usize, Option<&str>) = match b {
+            b'"' => (1, Some("\\\"")),
+            b'\\' => (1, Some("\\\\")),
+            b'\n' => (1, Some("\\n")),
+            b'\r' => (1, Some("\\r")),
+            b'\t' => (1, Some("\\t")),
+            0x08 => (1, Some("\\b")),
+            0x0c => (1, Some("\\f")),
+            0x00..=0x1f => (1, None),
+            // A three-byte lead: decode just this character.
+            _ => {
+                let c = s[i..].chars().next().unwrap_or_default();
+                if !must_escape(c) {
+                    i += 3;
+                    continue;
+                }
+                (3, None)
+            }
         };
         out.push_str(&s[start..i]);
         match esc {
             Some(e) => out.push_str(e),
-            None => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
+            None => push_unicode_escape(&s[i..i + len], out),
         }
-        start = i + c.len_utf8();
+        i += len;
+        start = i;
     }
     out.push_str(&s[start..]);
     out.push('"');
+}
+
+/// Bytes that may start a character [`quote_into`] escapes.
+static MAYBE_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[0xE2] = true; // U+2000..U+2FFF
+    t[0xEF] = true; // U+F000..U+FFFF
+    t
+};
+
+/// Appends `\uXXXX` for the single BMP character in `ch`.
+fn push_unicode_escape(ch: &str, out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let cp = ch.chars().next().map_or(0, |c| c as u32);
+    let mut buf = *b"\\u0000";
+    buf[2] = HEX[(cp >> 12) as usize & 0xf];
+    buf[3] = HEX[(cp >> 8) as usize & 0xf];
+    buf[4] = HEX[(cp >> 4) as usize & 0xf];
+    buf[5] = HEX[cp as usize & 0xf];
+    // Only ASCII was written into `buf`.
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
 }
 
 /// Returns `s` as a JSON string literal; see [`quote_into`].
@@ -163,5 +208,10 @@ mod tests {
         assert_eq!(quote("\u{ffff}"), "\"\\uffff\"");
         assert_eq!(quote("\u{1F600}"), "\"\u{1F600}\"");
         assert_eq!(quote("é\u{2029}z"), "\"é\\u2029z\"");
+        // Lead bytes shared with characters that stay raw.
+        assert_eq!(
+            quote("\u{2000}\u{2028}\u{20ac}\u{ffef}\u{fff0}\u{f000}x\"\\\n\u{7}"),
+            "\"\u{2000}\\u2028\u{20ac}\u{ffef}\\ufff0\u{f000}x\\\"\\\\\\n\\u0007\""
+        );
     }
 }

@@ -13,6 +13,8 @@ use http::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use sockjs_core::{decode_messages, Attach, DecodeLimits, ReceiverId};
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -76,24 +78,36 @@ pub(crate) fn upgrade<H: Handler>(
     } else {
         Transport::Websocket
     };
-    let info = conn_info(&state.config, &parts, transport);
+    // Boxed, as the stream below: this task lives as long as the session,
+    // and each value moved by value through its nested futures keeps a
+    // copy's room in every one of them (async state machines do not reuse
+    // the room of moved-from locals), which made an idle session's task
+    // several KiB. Boxes move as pointers.
+    let info = Box::new(conn_info(&state.config, &parts, transport));
     let state = state.clone();
-    tokio::spawn(async move {
-        let io = match on_upgrade.await {
-            Ok(io) => TokioIo::new(io),
-            Err(e) => {
-                tracing::debug!(error = %e, "websocket upgrade failed");
-                return;
-            }
+    let fut = async move {
+        // In a block, so that `io` is not held across the session's await.
+        let ws = {
+            let io = match on_upgrade.await {
+                Ok(io) => TokioIo::new(io),
+                Err(e) => {
+                    tracing::debug!(error = %e, "websocket upgrade failed");
+                    return;
+                }
+            };
+            Box::new(
+                WebSocketStream::from_raw_socket(
+                    FragmentGuard::new(io, state.config.max_fragments),
+                    Role::Server,
+                    Some(ws_config(&state.config, raw)),
+                )
+                .await,
+            )
         };
-        let ws = WebSocketStream::from_raw_socket(
-            FragmentGuard::new(io, state.config.max_fragments),
-            Role::Server,
-            Some(ws_config(&state.config, raw)),
-        )
-        .await;
-        run(state, ws, info, raw, slot).await;
-    });
+        run_boxed(state, ws, info, raw, slot).await;
+    };
+    eprintln!("MEMDBG upgrade future {}", std::mem::size_of_val(&fut));
+    tokio::spawn(fut);
     let mut r = Response::new(SockJsBody::empty());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = r.headers_mut();
@@ -117,15 +131,34 @@ fn ws_config(config: &crate::config::Config, raw: bool) -> WebSocketConfig {
         .max_frame_size(Some(wire))
         // Small buffers keep idle connections cheap.
         .read_buffer_size(4096)
-        .write_buffer_size(0)
+        // Frames are collected up to 16 KiB and written by the flush that
+        // ends each batch (`send` flushes), so a burst of raw echoes costs one
+        // write instead of one per message. The buffer only grows as large
+        // as what one batch writes.
+        .write_buffer_size(16 * 1024)
 }
 
 /// Runs one websocket session over any byte stream (tests drive it over an
 /// in-memory duplex). `_slot` counts the session until it ends.
+#[cfg(test)]
 pub(crate) async fn run<H, S>(
     state: Arc<State<H>>,
     ws: WebSocketStream<S>,
     info: crate::session::ConnInfo,
+    raw: bool,
+    slot: SessionSlot,
+) where
+    H: Handler,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    run_boxed(state, Box::new(ws), Box::new(info), raw, slot).await;
+}
+
+/// [`run`] on boxed values (see `upgrade` for why).
+async fn run_boxed<H, S>(
+    state: Arc<State<H>>,
+    ws: Box<WebSocketStream<S>>,
+    info: Box<crate::session::ConnInfo>,
     raw: bool,
     _slot: SessionSlot,
 ) where
@@ -133,7 +166,7 @@ pub(crate) async fn run<H, S>(
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let key = next_ws_id(&state);
-    let (shared, rx, info) = state.start_session(format!("ws-{key}").into(), info);
+    let (shared, rx, info) = state.start_session(format!("ws-{key}").into(), *info);
     let Attach::Attached(rid) = shared.attach() else {
         return;
     };
@@ -146,7 +179,10 @@ pub(crate) async fn run<H, S>(
         limits: state.decode_limits(),
     };
     let inbound = shared.inbound();
-    drive(ws, &shared, rid, inbound, settings, raw).await;
+    let memdbg_ws = std::mem::size_of_val(&*ws);
+    let d = drive(ws, &shared, rid, inbound, settings, raw);
+    eprintln!("MEMDBG drive {} ws {} sleep {}", std::mem::size_of_val(&d), memdbg_ws, std::mem::size_of::<tokio::time::Sleep>());
+    d.await;
     // Whatever ended the loop, the session is over.
     shared.expire(1006, "Connection closed");
     shared.detach(rid, false);
@@ -212,7 +248,7 @@ async fn reserve(tx: &Option<mpsc::Sender<String>>) -> Option<mpsc::Permit<'_, S
 /// flowing, so an application blocked on a full outbound queue can never
 /// deadlock against a full inbound one.
 async fn drive<S>(
-    mut ws: WebSocketStream<S>,
+    mut ws: Box<WebSocketStream<S>>,
     shared: &Shared,
     rid: ReceiverId,
     inbound: Option<mpsc::Sender<String>>,
@@ -299,9 +335,10 @@ async fn drive<S>(
                         if !write(shared, st.write_timeout, ws.flush()).await {
                             return;
                         }
-                        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                        // Boxed (rare; see `fail`).
+                        let _ = Box::pin(tokio::time::timeout(Duration::from_secs(1), async {
                             while let Some(Ok(_)) = ws.next().await {}
-                        }).await;
+                        })).await;
                         return;
                     }
                     Some(Ok(_)) => {
@@ -331,10 +368,12 @@ async fn drive<S>(
             }
             // The raw endpoint has no heartbeats at all, as in sockjs-node.
             () = &mut heartbeat, if !raw => {
-                let sent = write(shared, st.write_timeout, async {
+                // Boxed: once per heartbeat period, and larger than the
+                // idle state (see `fail`).
+                let sent = Box::pin(write(shared, st.write_timeout, async {
                     ws.feed(Message::Text("h".into())).await?;
                     ws.send(Message::Ping(Default::default())).await
-                });
+                }));
                 if !sent.await {
                     return;
                 }
@@ -355,32 +394,50 @@ async fn drive<S>(
 }
 
 /// Ends the session with `code` and closes the websocket with the same code.
-async fn fail<S>(ws: WebSocketStream<S>, shared: &Shared, code: u16, reason: &'static str)
+///
+/// Boxed, as [`close_gracefully`]: an async state machine is as large as
+/// its largest await, so these end-of-session paths, inline, would make
+/// every idle session's task larger.
+fn fail<'a, S>(
+    ws: Box<WebSocketStream<S>>,
+    shared: &'a Shared,
+    code: u16,
+    reason: &'static str,
+) -> Pin<Box<impl Future<Output = ()> + 'a>>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + 'a,
 {
-    shared.expire(code, reason);
-    close_gracefully(ws, code, reason.into()).await;
+    Box::pin(async move {
+        shared.expire(code, reason);
+        close_gracefully(ws, code, reason.into()).await;
+    })
 }
 
 /// Sends a close frame and waits briefly for the peer's reply, so the
 /// closing handshake completes instead of the TCP connection being reset.
-/// Bounded as a whole: a peer that reads nothing cannot hold it.
-async fn close_gracefully<S>(mut ws: WebSocketStream<S>, code: u16, reason: String)
+/// Bounded as a whole: a peer that reads nothing cannot hold it. Boxed (see
+/// [`fail`]).
+fn close_gracefully<S>(
+    mut ws: Box<WebSocketStream<S>>,
+    code: u16,
+    reason: String,
+) -> Pin<Box<impl Future<Output = ()>>>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.into(),
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        if ws.close(Some(frame)).await.is_err() {
-            return;
-        }
-        while let Some(Ok(_)) = ws.next().await {}
+    Box::pin(async move {
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            if WebSocketStream::close(&mut ws, Some(frame)).await.is_err() {
+                return;
+            }
+            while let Some(Ok(_)) = ws.next().await {}
+        })
+        .await;
     })
-    .await;
 }
 
 /// The error a [`FragmentGuard`] reads as once a message has too many frames.
