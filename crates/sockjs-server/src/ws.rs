@@ -85,7 +85,7 @@ pub(crate) fn upgrade<H: Handler>(
     // several KiB. Boxes move as pointers.
     let info = Box::new(conn_info(&state.config, &parts, transport));
     let state = state.clone();
-    let fut = async move {
+    tokio::spawn(async move {
         // In a block, so that `io` is not held across the session's await.
         let ws = {
             let io = match on_upgrade.await {
@@ -105,9 +105,7 @@ pub(crate) fn upgrade<H: Handler>(
             )
         };
         run_boxed(state, ws, info, raw, slot).await;
-    };
-    eprintln!("MEMDBG upgrade future {}", std::mem::size_of_val(&fut));
-    tokio::spawn(fut);
+    });
     let mut r = Response::new(SockJsBody::empty());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = r.headers_mut();
@@ -179,10 +177,7 @@ async fn run_boxed<H, S>(
         limits: state.decode_limits(),
     };
     let inbound = shared.inbound();
-    let memdbg_ws = std::mem::size_of_val(&*ws);
-    let d = drive(ws, &shared, rid, inbound, settings, raw);
-    eprintln!("MEMDBG drive {} ws {} sleep {}", std::mem::size_of_val(&d), memdbg_ws, std::mem::size_of::<tokio::time::Sleep>());
-    d.await;
+    drive(ws, &shared, rid, inbound, settings, raw).await;
     // Whatever ended the loop, the session is over.
     shared.expire(1006, "Connection closed");
     shared.detach(rid, false);
@@ -275,12 +270,15 @@ async fn drive<S>(
                         o.is_close.then(|| (1000u16, String::new()))
                     }
                     Out::Raw(msgs) => {
-                        let sent = write(shared, st.write_timeout, async {
+                        // Boxed: the largest await of this loop (about 470
+                        // bytes), which would otherwise size every idle
+                        // session's task (see `fail`).
+                        let sent = Box::pin(write(shared, st.write_timeout, async {
                             for m in msgs {
                                 ws.feed(Message::Text(m.into())).await?;
                             }
                             ws.flush().await
-                        });
+                        }));
                         if !sent.await {
                             return;
                         }
