@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Autobahn|Testsuite fuzzingclient cases for text (1-10 minus the binary-echo
 # cases 1.2, 9.2, 9.4, 9.6, 9.8) against the raw websocket endpoint of the
-# standard test server, run by `kosoku` (PyPI). Not part of the default test
-# run: it needs PyPI once to install kosoku into a virtualenv.
+# standard test server, run by `kosoku` (PyPI). Part of scripts/test.sh; it
+# needs PyPI once to install kosoku into a virtualenv.
 #
 # Run with: bash e2e/autobahn.sh            (reports in target/autobahn/)
 # Env: CARGO_TARGET_DIR (default: target), KOSOKU_VENV (default:

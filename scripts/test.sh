@@ -25,11 +25,16 @@ cargo test --workspace 2>&1 | tee target/test-output.log
 echo "== sockjs-client end to end (Node and headless Chromium)"
 ./scripts/client-tests.sh 2>&1 | tee target/client-test-output.log
 
+echo "== Autobahn|Testsuite text cases on the raw websocket endpoint (kosoku from PyPI)"
+bash e2e/autobahn.sh 2>&1 | tee target/autobahn-output.log
+
 # One summary line for the whole run: cargo's "test result" lines plus the
 # client suites' final line.
 cargo_passed=$(grep -o '[0-9]* passed' target/test-output.log | awk '{s+=$1} END {print s+0}')
 cargo_failed=$(grep -o '[0-9]* failed' target/test-output.log | awk '{s+=$1} END {print s+0}')
 client_passed=$(tail -n 1 target/client-test-output.log | awk '{print $1}')
 client_failed=$(tail -n 1 target/client-test-output.log | awk '{print $3}')
-echo "== summary: cargo ${cargo_passed} passed, ${cargo_failed} failed; sockjs-client ${client_passed} passed, ${client_failed} failed"
-echo "$((cargo_passed + client_passed)) passed, $((cargo_failed + client_failed)) failed"
+autobahn_passed=$(sed -n 's/^\([0-9]*\) cases passed$/\1/p' target/autobahn-output.log | tail -n 1)
+autobahn_passed=${autobahn_passed:-0}
+echo "== summary: cargo ${cargo_passed} passed, ${cargo_failed} failed; sockjs-client ${client_passed} passed, ${client_failed} failed; autobahn ${autobahn_passed} passed"
+echo "$((cargo_passed + client_passed + autobahn_passed)) passed, $((cargo_failed + client_failed)) failed"
