@@ -650,7 +650,10 @@ fn iframe<H>(state: &State<H>, parts: &Parts) -> Result<Response<SockJsBody>, Ht
 pub(crate) fn conn_info(config: &Config, parts: &Parts, transport: Transport) -> ConnInfo {
     // Sized to fit: a default HeaderMap reserves room for six entries
     // (about 600 bytes), held for the whole session.
-    let count = HEADER_WHITELIST.iter().map(|n| parts.headers.get_all(*n).iter().count()).sum();
+    let count = HEADER_WHITELIST
+        .iter()
+        .map(|n| parts.headers.get_all(*n).iter().count())
+        .sum();
     let mut headers = HeaderMap::with_capacity(count);
     for name in HEADER_WHITELIST {
         for v in parts.headers.get_all(name) {
