@@ -134,11 +134,12 @@ fn ws_config(config: &crate::config::Config, raw: bool) -> WebSocketConfig {
         // length is reserved once its header is read, so larger messages
         // only cost more (cheap) reads, no copies.
         .read_buffer_size(2048)
-        // Frames are collected up to 16 KiB and written by the flush that
-        // ends each batch (`send` flushes), so a burst of raw echoes costs one
-        // write instead of one per message. The buffer only grows as large
-        // as what one batch writes.
-        .write_buffer_size(16 * 1024)
+        // Frames are collected up to 4 KiB and written by the flush that ends
+        // each batch (`send` flushes), so a burst of raw echoes costs one
+        // write per ~4 KiB instead of one per message. tungstenite keeps the
+        // buffer's capacity after a burst, so it is kept small: it only grows
+        // past this for a single frame larger than it.
+        .write_buffer_size(4 * 1024)
 }
 
 /// Runs one websocket session over any byte stream (tests drive it over an
@@ -243,6 +244,28 @@ async fn reserve(tx: &Option<mpsc::Sender<String>>) -> Option<mpsc::Permit<'_, S
     }
 }
 
+/// Hands pending inbound messages to the application while its queue has
+/// room, without waiting. What does not fit stays in `pending` for the
+/// `reserve` branch of the loop; on the common path, this saves a trip
+/// around the loop (and its polls) per message.
+fn forward_now(inbound: &Option<mpsc::Sender<String>>, pending: &mut VecDeque<String>) {
+    let Some(tx) = inbound else { return };
+    while let Some(m) = pending.pop_front() {
+        match tx.try_send(m) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(m)) => {
+                pending.push_front(m);
+                return;
+            }
+            // The application dropped its receiver: nobody will read.
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                pending.clear();
+                return;
+            }
+        }
+    }
+}
+
 /// The session loop. Inbound messages wait in `pending` until the
 /// application has room, and reading pauses meanwhile; outbound frames keep
 /// flowing, so an application blocked on a full outbound queue can never
@@ -309,9 +332,13 @@ async fn drive<S>(
                     Some(Ok(Message::Text(t))) => {
                         if raw {
                             pending.push_back(t.as_str().to_owned());
+                            forward_now(&inbound, &mut pending);
                         } else if !t.is_empty() {
                             match decode_messages(t.as_bytes(), st.limits) {
-                                Ok(v) => pending.extend(v),
+                                Ok(v) => {
+                                    pending.extend(v);
+                                    forward_now(&inbound, &mut pending);
+                                }
                                 Err(sockjs_core::DecodeError::TooLarge | sockjs_core::DecodeError::TooManyMessages) => {
                                     fail(ws, shared, 1009, "Message too big").await;
                                     return;
