@@ -2,6 +2,9 @@
 //! arbitrary Unicode, including every character SockJS escapes and the
 //! characters around the UTF-16 surrogate range.
 
+mod common;
+use common::config;
+
 use proptest::prelude::*;
 use sockjs_core::{
     decode_messages, encode_close, encode_messages, jsonp_send_payload, must_escape, quote, DecodeError, DecodeLimits,
@@ -62,15 +65,6 @@ fn js_encode(s: &str, style: &[u8]) -> String {
 
 fn unlimited() -> DecodeLimits {
     DecodeLimits::default()
-}
-
-/// `cases` per property, or `PROPTEST_CASES` when set (for longer runs).
-fn config(cases: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(cases);
-    ProptestConfig::with_cases(cases)
 }
 
 proptest! {

@@ -2,6 +2,9 @@
 //! endpoint routes back to exactly those parts; an invalid id never reaches
 //! a session, whatever the method.
 
+mod common;
+use common::config;
+
 use proptest::prelude::*;
 use sockjs_core::{route, valid_id, Endpoint, Route, RouteError, MAX_ID_LEN};
 
@@ -69,15 +72,6 @@ fn invalid() -> impl Strategy<Value = String> {
 
 fn endpoint() -> impl Strategy<Value = Endpoint> {
     prop::sample::select(ENDPOINTS.to_vec())
-}
-
-/// `cases` per property, or `PROPTEST_CASES` when set (for longer runs).
-fn config(cases: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(cases);
-    ProptestConfig::with_cases(cases)
 }
 
 proptest! {

@@ -15,6 +15,9 @@
 //! - the close event is reported once, at the first close, with that cause;
 //! - ready state, deadline, expiry and queue limits match the documentation.
 
+mod common;
+use common::config;
+
 use proptest::prelude::*;
 use sockjs_core::{
     decode_messages, encode_messages, Attach, CloseEvent, DecodeLimits, Outgoing, PushError, QueueLimits, ReadyState,
@@ -358,15 +361,6 @@ impl Model {
 
 fn encode_close_text(code: u16, reason: &str) -> String {
     sockjs_core::encode_close(code, reason)
-}
-
-/// `cases` per property, or `PROPTEST_CASES` when set (for longer runs).
-fn config(cases: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(cases);
-    ProptestConfig::with_cases(cases)
 }
 
 proptest! {
