@@ -1026,16 +1026,47 @@ pub fn ws_headers() -> Vec<(&'static str, &'static str)> {
 // Misc
 // ---------------------------------------------------------------------------------------------
 
-/// After a robustness probe: a fresh client still does open -> echo over xhr polling and websocket.
+/// The next websocket text message that is not a heartbeat.
+#[track_caller]
+pub fn ws_frame(ws: &mut Ws) -> String {
+    loop {
+        let t = ws_text(ws);
+        if t != "h" {
+            return t;
+        }
+    }
+}
+
+/// After a robustness probe: a fresh client still does open -> echo over xhr polling, and
+/// open -> echo -> close over xhr-streaming and websocket, all of it promptly.
 #[track_caller]
 pub fn assert_healthy(s: &Server) {
+    let started = Instant::now();
     let session = xhr_open(s, "/echo");
     xhr_send(s, &session, r#"["still alive"]"#);
     xhr_expect(s, &session, "a[\"still alive\"]\n");
+
+    let session = session_url("/echo");
+    let mut st = stream(s, "POST", &format!("{session}/xhr_streaming"), &[]);
+    assert_eq!(st.head.status, 200);
+    assert_eq!(st.line(), format!("{}\n", "h".repeat(2048)));
+    assert_eq!(st.line(), "o\n");
+    xhr_send(s, &session, r#"["fresh"]"#);
+    loop {
+        let line = st.line();
+        if line != "h\n" {
+            assert_eq!(line, "a[\"fresh\"]\n");
+            break;
+        }
+    }
+    st.abort();
+
     let mut ws = ws_open(s, "/echo");
     ws_send(&mut ws, r#"["ws alive"]"#);
-    assert_eq!(ws_text(&mut ws), r#"a["ws alive"]"#);
-    let _ = ws.close(None);
+    assert_eq!(ws_frame(&mut ws), r#"a["ws alive"]"#);
+    ws.close(None).expect("close");
+    let _ = ws_expect_closed(&mut ws);
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
 }
 
 /// Asserts CORS headers for a request that carried `origin` (or none).
