@@ -19,6 +19,11 @@ const path = require('node:path');
 
 const checks = require('./checks.js');
 
+// The client's browser build (also the iframe page's `sockjs_url`) and the
+// scenarios, as served to pages or injected into them.
+const CLIENT_JS = path.join(path.dirname(require.resolve('sockjs-client/package.json')), 'dist', 'sockjs.min.js');
+const CHECKS_JS = path.join(__dirname, 'checks.js');
+
 const NODE_TRANSPORTS = ['websocket', 'xhr-streaming', 'xhr-polling', 'eventsource'];
 const BROWSER_TRANSPORTS = [
   'websocket',
@@ -64,11 +69,7 @@ function parseArgs(argv) {
 // Serves the browser test page, checks.js and the client's own
 // dist/sockjs.min.js (also the iframe page's `sockjs_url`).
 function startPageServer() {
-  const clientDir = path.dirname(require.resolve('sockjs-client/package.json'));
-  const files = {
-    '/sockjs.min.js': path.join(clientDir, 'dist', 'sockjs.min.js'),
-    '/checks.js': path.join(__dirname, 'checks.js'),
-  };
+  const files = { '/sockjs.min.js': CLIENT_JS, '/checks.js': CHECKS_JS };
   const server = http.createServer((req, res) => {
     const url = req.url.split('?')[0];
     if (url === '/page.html') {
@@ -194,11 +195,8 @@ async function browserSuite(runner, pageOrigin, serverOrigin) {
   // (`GET /disabled_cors_echo`, served by the server itself) with the client
   // library and the checks injected inline; every request is the browser's.
   const samePage = `${serverOrigin}/disabled_cors_echo`;
-  const clientJs = fs.readFileSync(
-    path.join(path.dirname(require.resolve('sockjs-client/package.json')), 'dist', 'sockjs.min.js'),
-    'utf8',
-  );
-  const checksJs = fs.readFileSync(path.join(__dirname, 'checks.js'), 'utf8');
+  const clientJs = fs.readFileSync(CLIENT_JS, 'utf8');
+  const checksJs = fs.readFileSync(CHECKS_JS, 'utf8');
 
   // [name, context key, page URL, scenario, transport, scripts to inject]
   const tests = [];
