@@ -12,15 +12,24 @@
 //! or on `serve`; unset means the library default): `--max-sessions`,
 //! `--max-queued-messages`, `--max-fragments`, `--slow-consumer-timeout-ms`,
 //! `--body-read-timeout-ms`, `--pong-timeout-ms`, `--max-connections`,
-//! `--header-read-timeout-ms`, `--write-timeout-ms`, `--max-header-bytes`.
+//! `--header-read-timeout-ms`, `--write-timeout-ms`, `--max-header-bytes`,
+//! `--frame-timeout-ms`, `--receiver-grace-ms`, `--xhr-send-settle-ms`,
+//! `--max-messages-per-send`, `--inbound-capacity`, `--max-queued-bytes`,
+//! `--max-session-id-len`, `--grace-period-ms`. Every duration flag takes
+//! any `u64` of milliseconds (the library clamps what it cannot use).
+//!
+//! On SIGINT or SIGTERM one `Shutdown` handle shared by every service is
+//! triggered: live sessions get `c[1001,"Server is shutting down"]`, new
+//! ones `503`, and the server stops once connections end (or the grace
+//! period, 2 s by default, is over).
 //! `--allow-origin PATTERN` (repeatable) mounts one more echo service,
 //! `/allowlist_echo`, whose origin policy is that allow-list. `--stats`
 //! answers `GET /_stats` with `{"<prefix>": <live sessions>, ...}` so tests
 //! can watch sessions being reclaimed.
 
 use sockjs_server::{
-    serve, BoxError, Config, CorsDecision, JSessionId, NotFound, ResponseBody, Session, SessionSender, SockJsBody,
-    SockJsService,
+    serve, BoxError, Config, CorsDecision, JSessionId, NotFound, ResponseBody, Session, SessionSender, Shutdown,
+    SockJsBody, SockJsService,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,6 +47,14 @@ struct Limits {
     header_read: Option<Duration>,
     write: Option<Duration>,
     max_header_bytes: Option<usize>,
+    frame_timeout: Option<Duration>,
+    receiver_grace: Option<Duration>,
+    xhr_send_settle: Option<Duration>,
+    max_messages_per_send: Option<usize>,
+    inbound_capacity: Option<usize>,
+    max_queued_bytes: Option<usize>,
+    max_session_id_len: Option<usize>,
+    grace_period: Option<Duration>,
 }
 
 struct Args {
@@ -88,6 +105,14 @@ fn parse_args() -> Result<Args, String> {
             "--header-read-timeout-ms" => a.limits.header_read = Some(Duration::from_millis(num(val()?)?)),
             "--write-timeout-ms" => a.limits.write = Some(Duration::from_millis(num(val()?)?)),
             "--max-header-bytes" => a.limits.max_header_bytes = Some(num(val()?)? as usize),
+            "--frame-timeout-ms" => a.limits.frame_timeout = Some(Duration::from_millis(num(val()?)?)),
+            "--receiver-grace-ms" => a.limits.receiver_grace = Some(Duration::from_millis(num(val()?)?)),
+            "--xhr-send-settle-ms" => a.limits.xhr_send_settle = Some(Duration::from_millis(num(val()?)?)),
+            "--max-messages-per-send" => a.limits.max_messages_per_send = Some(num(val()?)? as usize),
+            "--inbound-capacity" => a.limits.inbound_capacity = Some(num(val()?)? as usize),
+            "--max-queued-bytes" => a.limits.max_queued_bytes = Some(num(val()?)? as usize),
+            "--max-session-id-len" => a.limits.max_session_id_len = Some(num(val()?)? as usize),
+            "--grace-period-ms" => a.limits.grace_period = Some(Duration::from_millis(num(val()?)?)),
             "--allow-origin" => a.allow_origins.push(val()?),
             "--stats" => a.stats = true,
             "-h" | "--help" => {
@@ -96,7 +121,10 @@ fn parse_args() -> Result<Args, String> {
                             [--max-message-size N] [--max-sessions N] [--max-queued-messages N] \
                             [--max-fragments N] [--slow-consumer-timeout-ms N] [--body-read-timeout-ms N] \
                             [--pong-timeout-ms N] [--max-connections N] [--header-read-timeout-ms N] \
-                            [--write-timeout-ms N] [--max-header-bytes N] [--allow-origin PATTERN]... [--stats]"
+                            [--write-timeout-ms N] [--max-header-bytes N] [--frame-timeout-ms N] \
+                            [--receiver-grace-ms N] [--xhr-send-settle-ms N] [--max-messages-per-send N] \
+                            [--inbound-capacity N] [--max-queued-bytes N] [--max-session-id-len N] \
+                            [--grace-period-ms N] [--allow-origin PATTERN]... [--stats]"
                     .into())
             }
             other => return Err(format!("unknown flag {other}")),
@@ -200,8 +228,10 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let shutdown = Shutdown::new();
     let base = |prefix: &str| {
         let mut c = Config::new(prefix)
+            .shutdown(shutdown.clone())
             .sockjs_url(args.sockjs_url.clone())
             .heartbeat_delay(args.heartbeat)
             .disconnect_delay(args.disconnect)
@@ -213,8 +243,11 @@ async fn main() {
         if let Some(n) = l.max_sessions {
             c = c.max_sessions(n);
         }
-        if let Some(n) = l.max_queued_messages {
-            c = c.max_queued(n, 4 * 1024 * 1024);
+        if l.max_queued_messages.is_some() || l.max_queued_bytes.is_some() {
+            c = c.max_queued(
+                l.max_queued_messages.unwrap_or(4096),
+                l.max_queued_bytes.unwrap_or(4 * 1024 * 1024),
+            );
         }
         if let Some(n) = l.max_fragments {
             c = c.max_fragments(n);
@@ -227,6 +260,24 @@ async fn main() {
         }
         if let Some(t) = l.pong {
             c = c.websocket_pong_timeout(Some(t));
+        }
+        if let Some(t) = l.frame_timeout {
+            c = c.websocket_frame_timeout(Some(t));
+        }
+        if let Some(t) = l.receiver_grace {
+            c = c.receiver_grace(t);
+        }
+        if let Some(t) = l.xhr_send_settle {
+            c = c.xhr_send_settle(t);
+        }
+        if let Some(n) = l.max_messages_per_send {
+            c = c.max_messages_per_send(n);
+        }
+        if let Some(n) = l.inbound_capacity {
+            c = c.inbound_capacity(n);
+        }
+        if let Some(n) = l.max_session_id_len {
+            c = c.max_session_id_len(n);
         }
         c
     };
@@ -296,7 +347,8 @@ async fn main() {
     if let Some(n) = l.max_header_bytes {
         server = server.max_header_bytes(n);
     }
-    let shutdown = async {
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
@@ -306,10 +358,11 @@ async fn main() {
         }
         #[cfg(not(unix))]
         let _ = ctrl_c.await;
-    };
+        on_signal.trigger();
+    });
     if let Err(e) = server
-        .with_graceful_shutdown(shutdown)
-        .grace_period(Duration::from_secs(2))
+        .with_graceful_shutdown(shutdown.triggered())
+        .grace_period(l.grace_period.unwrap_or(Duration::from_secs(2)))
         .await
     {
         eprintln!("server error: {e}");

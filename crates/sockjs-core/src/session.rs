@@ -89,6 +89,16 @@ pub struct CloseEvent {
     pub reason: String,
 }
 
+/// `now + d`, or the farthest instant representable near it when that
+/// overflows (a `disconnect_delay` of `Duration::MAX` means "never").
+fn later(now: Instant, d: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 86_400);
+    now.checked_add(d)
+        .or_else(|| now.checked_add(CENTURY))
+        .or_else(|| now.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(now)
+}
+
 /// The state of one SockJS session.
 ///
 /// ```
@@ -139,7 +149,7 @@ impl Session {
             next_receiver: 0,
             opened: false,
             disconnect_delay,
-            expires_at: Some(now + disconnect_delay),
+            expires_at: Some(later(now, disconnect_delay)),
         }
     }
 
@@ -189,7 +199,7 @@ impl Session {
             return;
         }
         self.receiver = None;
-        self.expires_at = Some(now + self.disconnect_delay);
+        self.expires_at = Some(later(now, self.disconnect_delay));
         if aborted && !self.is_closed() {
             let (code, reason) = CONNECTION_INTERRUPTED;
             self.close_with(code, reason);
@@ -348,6 +358,16 @@ mod tests {
             Attach::Attached(r) => r,
             Attach::Busy => panic!("busy"),
         }
+    }
+
+    #[test]
+    fn huge_disconnect_delay_never_overflows() {
+        let t = Instant::now();
+        let mut s = Session::new(t, Duration::MAX, limits());
+        assert!(!s.is_expired(t + Duration::from_secs(86_400 * 365)));
+        let r = attached(&mut s);
+        s.detach(r, t, false);
+        assert!(s.deadline().is_some_and(|d| d > t));
     }
 
     #[test]

@@ -72,6 +72,14 @@ async fn main() -> std::io::Result<()> {
     // Requests under /echo are answered by SockJS; every other one reaches
     // the router's own routes (and its 404 fallback).
     let sockjs = SockJsLayer::new(Config::new("/echo").sockjs_url(client), echo);
+    // On Ctrl-C: every session gets c[1001,"Server is shutting down"] (new
+    // ones 503), then axum stops accepting and waits for connections to end.
+    let shutdown = sockjs.shutdown_handle();
+    let on_signal = shutdown.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        on_signal.trigger();
+    });
     let app = Router::new()
         .route("/", get(move || async move { Html(html) }))
         .layer(sockjs)
@@ -89,8 +97,6 @@ async fn main() -> std::io::Result<()> {
         listener.local_addr()?
     );
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown.triggered())
         .await
 }

@@ -83,7 +83,7 @@ impl Body for SockJsBody {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Chunks(q) => q.is_empty(),
-            Kind::Receiver(r) => r.done && r.prelude.is_none(),
+            Kind::Receiver(r) => (r.done || r.peer_gone) && r.prelude.is_none(),
         }
     }
 
@@ -95,6 +95,78 @@ impl Body for SockJsBody {
             _ => SizeHint::default(),
         }
     }
+}
+
+/// The request body of a receiver (a poll or a stream), read and thrown
+/// away while the response streams.
+///
+/// Receivers carry no payload, but a client may still announce one. Left
+/// unread, hyper would stop reading the connection until someone asks for
+/// those bytes, and with it stop noticing that the client closed it: the
+/// session would then outlive its client until a heartbeat write fails.
+/// Reading the body to its end (or to the error its connection's end gives)
+/// keeps the closing visible, whatever the body's state.
+///
+/// In a `Mutex` only so that the response body stays `Sync` whatever the
+/// request body is; it is only ever reached through `&mut` (`get_mut`).
+pub(crate) struct RequestDrain(std::sync::Mutex<Pin<Box<dyn Drain + Send>>>);
+
+/// How a drained request body ended.
+enum Drained {
+    /// Every byte arrived: the connection is read as usual from now on.
+    Complete,
+    /// The connection ended (or broke) before the body did, or the body
+    /// grew past its bound: the client is gone or misbehaving.
+    Failed,
+}
+
+/// A request body of any type, polled only to discard its bytes.
+trait Drain {
+    fn poll_drain(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Drained>;
+}
+
+pin_project_lite::pin_project! {
+    struct Discard<B> {
+        #[pin]
+        body: B,
+        // Bytes still accepted before the body counts as abuse.
+        left: u64,
+    }
+}
+
+impl<B: Body> Drain for Discard<B> {
+    fn poll_drain(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Drained> {
+        let mut this = self.project();
+        loop {
+            match this.body.as_mut().poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(Drained::Complete),
+                Poll::Ready(Some(Err(_))) => return Poll::Ready(Drained::Failed),
+                Poll::Ready(Some(Ok(frame))) => {
+                    let n = frame.data_ref().map_or(0, |d| bytes::Buf::remaining(d) as u64);
+                    match this.left.checked_sub(n) {
+                        Some(l) => *this.left = l,
+                        None => return Poll::Ready(Drained::Failed),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Wraps a receiver's request body for [`ReceiverBody`]; `None` when it is
+/// known to be empty already (nothing to watch).
+pub(crate) fn request_drain<B>(body: B, max_bytes: u64) -> Option<RequestDrain>
+where
+    B: Body + Send + 'static,
+{
+    if body.is_end_stream() {
+        return None;
+    }
+    Some(RequestDrain(std::sync::Mutex::new(Box::pin(Discard {
+        body,
+        left: max_bytes,
+    }))))
 }
 
 /// Streams frames from a session to one HTTP receiver.
@@ -111,6 +183,11 @@ pub(crate) struct ReceiverBody {
     /// Set when the last frame was handed out: dropping the body before that
     /// means the peer went away mid-response.
     pub(crate) done: bool,
+    /// The request's own body, while it has not ended (see [`RequestDrain`]).
+    request: Option<RequestDrain>,
+    /// Set when the request body showed that the client is gone: the
+    /// response ends at once, and the receiver counts as aborted.
+    peer_gone: bool,
 }
 
 impl ReceiverBody {
@@ -121,6 +198,7 @@ impl ReceiverBody {
         callback: &str,
         limit: usize,
         heartbeat_delay: Duration,
+        request: Option<RequestDrain>,
     ) -> ReceiverBody {
         let prelude = kind.prelude(callback);
         ReceiverBody {
@@ -131,9 +209,14 @@ impl ReceiverBody {
             prelude: (!prelude.is_empty()).then(|| Bytes::from(prelude)),
             sent: 0,
             limit,
-            heartbeat: Box::pin(tokio::time::sleep(heartbeat_delay)),
+            heartbeat: Box::pin(tokio::time::sleep_until(crate::clock::after(
+                Instant::now(),
+                heartbeat_delay,
+            ))),
             heartbeat_delay,
             done: false,
+            request,
+            peer_gone: false,
         }
     }
 
@@ -146,12 +229,29 @@ impl ReceiverBody {
         if last || !self.kind.is_streaming() || self.sent >= self.limit {
             self.done = true;
         }
-        let deadline = Instant::now() + self.heartbeat_delay;
+        let deadline = crate::clock::after(Instant::now(), self.heartbeat_delay);
         self.heartbeat.as_mut().reset(deadline);
         Bytes::from(out)
     }
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        if self.peer_gone {
+            return Poll::Ready(None);
+        }
+        if let Some(drain) = &mut self.request {
+            let drain = drain.0.get_mut().unwrap_or_else(|e| e.into_inner());
+            match drain.as_mut().poll_drain(cx) {
+                Poll::Pending => {}
+                Poll::Ready(Drained::Complete) => self.request = None,
+                Poll::Ready(Drained::Failed) => {
+                    // Ending the response here drops this body, which
+                    // detaches the receiver as aborted (`done` is unset).
+                    self.request = None;
+                    self.peer_gone = true;
+                    return Poll::Ready(None);
+                }
+            }
+        }
         if let Some(p) = self.prelude.take() {
             return Poll::Ready(Some(p));
         }

@@ -42,6 +42,9 @@ impl fmt::Debug for JSessionId {
 pub enum CorsDecision {
     /// Allow, answering `Access-Control-Allow-Origin: <value>` with credentials.
     Allow(HeaderValue),
+    /// Allow, answering with the request's own `Origin` (with credentials),
+    /// as [`Cors::ReflectAny`] would.
+    Reflect,
     /// Refuse: the request gets `403 Forbidden` on `/info`, preflights,
     /// every session endpoint and both websocket handshakes. The greeting
     /// and the iframe page (loaded by navigation, same-origin) stay served.
@@ -349,7 +352,22 @@ pub struct Config {
     pub(crate) body_read_timeout: Duration,
     pub(crate) slow_consumer_timeout: Option<Duration>,
     pub(crate) max_fragments: usize,
+    pub(crate) receiver_grace: Duration,
+    pub(crate) xhr_send_settle: Duration,
+    pub(crate) websocket_frame_timeout: Option<Duration>,
+    pub(crate) shutdown: crate::Shutdown,
 }
+
+/// The longest any duration option is taken to be: one year. Larger values
+/// (up to `Duration::MAX`) mean one year, so no deadline overflows.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 86_400);
+
+fn clamp(d: Duration) -> Duration {
+    d.min(MAX_DURATION)
+}
+
+/// Most inbound messages buffered per session (see [`Config::inbound_capacity`]).
+const MAX_INBOUND_CAPACITY: usize = 1 << 20;
 
 impl Default for Config {
     fn default() -> Self {
@@ -382,6 +400,10 @@ impl Config {
             body_read_timeout: Duration::from_secs(30),
             slow_consumer_timeout: Some(Duration::from_secs(30)),
             max_fragments: 1024,
+            receiver_grace: Duration::from_millis(250),
+            xhr_send_settle: Duration::from_millis(50),
+            websocket_frame_timeout: Some(Duration::from_secs(30)),
+            shutdown: crate::Shutdown::new(),
         }
     }
 
@@ -416,16 +438,18 @@ impl Config {
     }
 
     /// How long a connection may stay silent before the server sends a
-    /// heartbeat (`h` frame; a native ping on websockets). Defaults to 25 s.
+    /// heartbeat (`h` frame, plus a websocket ping on the framed websocket
+    /// endpoint; a websocket ping alone on the raw one). Values are taken
+    /// between 1 ms and [`MAX_DURATION`]. Defaults to 25 s.
     pub fn heartbeat_delay(mut self, delay: Duration) -> Self {
-        self.heartbeat_delay = delay;
+        self.heartbeat_delay = clamp(delay).max(Duration::from_millis(1));
         self
     }
 
     /// How long a session without any receiving connection lives before it
-    /// is closed and forgotten. Defaults to 5 s.
+    /// is closed and forgotten. At most [`MAX_DURATION`]. Defaults to 5 s.
     pub fn disconnect_delay(mut self, delay: Duration) -> Self {
-        self.disconnect_delay = delay;
+        self.disconnect_delay = clamp(delay);
         self
     }
 
@@ -470,14 +494,30 @@ impl Config {
         self
     }
 
-    /// Shorthand for `cors(Cors::Disabled)`: no `Access-Control-*` headers
-    /// at all, no iframe page. Defaults to false.
+    /// `disable_cors(true)` is `cors(Cors::Disabled)`: no
+    /// `Access-Control-*` headers at all, no iframe page.
+    /// `disable_cors(false)` undoes only that: a disabled policy becomes
+    /// [`Cors::ReflectAny`], and any other policy (an allow-list, a custom
+    /// rule) is kept as it is. Defaults to false.
+    ///
+    /// ```
+    /// use sockjs_server::{Config, Cors};
+    /// let c = Config::new("/x").allowed_origins(["https://a.org"]).unwrap().disable_cors(false);
+    /// assert!(matches!(c.get_cors(), Cors::AllowList(_)));
+    /// let c = Config::new("/x").disable_cors(true).disable_cors(false);
+    /// assert!(matches!(c.get_cors(), Cors::ReflectAny));
+    /// ```
     pub fn disable_cors(self, disabled: bool) -> Self {
-        if disabled {
-            self.cors(Cors::Disabled)
-        } else {
-            self.cors(Cors::ReflectAny)
+        match (disabled, &self.cors) {
+            (true, _) => self.cors(Cors::Disabled),
+            (false, Cors::Disabled) => self.cors(Cors::ReflectAny),
+            (false, _) => self,
         }
+    }
+
+    /// The origin policy in effect.
+    pub fn get_cors(&self) -> &Cors {
+        &self.cors
     }
 
     /// Shorthand for a [`Cors::AllowList`] of `patterns` (see
@@ -547,15 +587,71 @@ impl Config {
     /// reading (websocket) or `xhr_send` waits for the application.
     /// Defaults to 1024 messages.
     pub fn inbound_capacity(mut self, messages: usize) -> Self {
-        self.inbound_capacity = messages.max(1);
+        self.inbound_capacity = messages.clamp(1, MAX_INBOUND_CAPACITY);
         self
     }
 
     /// How long a websocket peer may take to answer the ping sent with each
     /// heartbeat before the session is closed with 3000 "No response from
-    /// heartbeat"; `None` disables the check. Defaults to 10 s.
+    /// heartbeat" (framed endpoint) or with a websocket close of that code
+    /// and reason (raw endpoint); `None` disables the check. At most
+    /// [`MAX_DURATION`]. Defaults to 10 s.
     pub fn websocket_pong_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.websocket_pong_timeout = timeout;
+        self.websocket_pong_timeout = timeout.map(clamp);
+        self
+    }
+
+    /// How long one inbound websocket frame may take to arrive in full once
+    /// its first byte came (on both websocket endpoints); a peer that starts
+    /// a frame and stalls (a slowloris on websocket) is closed with 1008
+    /// "Frame timed out". `None` disables it. At most [`MAX_DURATION`].
+    /// Defaults to 30 s.
+    pub fn websocket_frame_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.websocket_frame_timeout = timeout.map(clamp);
+        self
+    }
+
+    /// How long a receiver request (a poll or a stream) that finds another
+    /// receiver attached to its session waits for that one to leave before
+    /// it is answered `c[2010,"Another connection still open"]`.
+    ///
+    /// A client that aborts a poll and polls again at once closes the old
+    /// connection just before sending the new request, but the server may
+    /// see the new request first: the two are handled by separate tasks.
+    /// The protocol requires that such a re-poll never gets 2010, so the
+    /// new request waits for the old receiver to be noticed gone. Only a
+    /// client that really opens two receivers at once pays this wait. At
+    /// most [`MAX_DURATION`]. Defaults to 250 ms.
+    pub fn receiver_grace(mut self, grace: Duration) -> Self {
+        self.receiver_grace = clamp(grace);
+        self
+    }
+
+    /// How long an `xhr_send`/`jsonp_send` request waits, after handing its
+    /// messages to the application, for the application to have taken them
+    /// all and be waiting in `recv()` again, before it is answered.
+    ///
+    /// sockjs-node runs its `data` handlers synchronously, so the replies
+    /// an application sends to a message are queued before the send request
+    /// is answered; clients (and the protocol's test suite) poll right
+    /// after a send and expect those replies. Here the application runs in
+    /// its own task, and this wait gives the same ordering. It ends as soon
+    /// as the application is idle, so it costs nothing to an application
+    /// that keeps up; an application that is busy (or never calls `recv()`
+    /// again) delays the answer by at most this. `Duration::ZERO` answers
+    /// at once. At most [`MAX_DURATION`]. Defaults to 50 ms.
+    pub fn xhr_send_settle(mut self, wait: Duration) -> Self {
+        self.xhr_send_settle = clamp(wait);
+        self
+    }
+
+    /// The [`crate::Shutdown`] handle that shuts this service down (closing
+    /// its sessions with 1001 and refusing new ones). Give several services
+    /// (and your server's graceful-shutdown signal) the same handle to stop
+    /// them together. Defaults to a handle of this `Config`'s own (shared
+    /// by its clones), returned by [`crate::SockJsService::shutdown_handle`].
+    pub fn shutdown(mut self, shutdown: crate::Shutdown) -> Self {
+        self.shutdown = shutdown;
         self
     }
 
@@ -580,9 +676,9 @@ impl Config {
     /// How long an `xhr_send`/`jsonp_send` request body may take to arrive
     /// in full; a slower body is answered `408 Request Timeout` with
     /// `Connection: close`, and none of its messages are delivered.
-    /// Defaults to 30 s.
+    /// At most [`MAX_DURATION`]. Defaults to 30 s.
     pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
-        self.body_read_timeout = timeout;
+        self.body_read_timeout = clamp(timeout);
         self
     }
 
@@ -595,9 +691,17 @@ impl Config {
     /// if the peer resumes reading; senders waiting for room get
     /// [`crate::SendError::Closed`], so nothing is dropped silently.
     /// `None` disables both checks (a stalled peer then holds its session
-    /// until the TCP connection fails). Defaults to 30 s.
+    /// until the TCP connection fails).
+    ///
+    /// The same bound applies the other way round: an `xhr_send` or
+    /// `jsonp_send` waits for room in the application's inbound queue (see
+    /// [`Config::inbound_capacity`]) at most this long (at most
+    /// [`Config::body_read_timeout`] when this is `None`); past it the
+    /// session is closed with 1011 "Application not reading" and the
+    /// request is answered `503`, so messages the application never took
+    /// are not lost silently. At most [`MAX_DURATION`]. Defaults to 30 s.
     pub fn slow_consumer_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.slow_consumer_timeout = timeout;
+        self.slow_consumer_timeout = timeout.map(clamp);
         self
     }
 

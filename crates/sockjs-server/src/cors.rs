@@ -37,9 +37,10 @@ pub(crate) fn decide(policy: &Cors, parts: &Parts) -> Result<AllowOrigin, HttpEr
             }
         }
         (Cors::Custom(rule), Some(o)) => {
-            let o = o.to_str().map_err(|_| HttpError::Forbidden)?;
-            match rule(o) {
+            let text = o.to_str().map_err(|_| HttpError::Forbidden)?;
+            match rule(text) {
                 CorsDecision::Allow(v) => Ok(AllowOrigin::Origin(v)),
+                CorsDecision::Reflect => Ok(AllowOrigin::Origin(o.clone())),
                 CorsDecision::Refuse => Err(HttpError::Forbidden),
             }
         }
@@ -183,6 +184,21 @@ mod tests {
         );
         assert_eq!(decide(&list, &parts(&[("origin", "null")])), Err(HttpError::Forbidden));
         assert_eq!(decide(&list, &parts(&[])), Ok(AllowOrigin::Any));
+        let reflect = Cors::Custom(std::sync::Arc::new(|o: &str| {
+            if o.ends_with(".a.org") {
+                CorsDecision::Reflect
+            } else {
+                CorsDecision::Refuse
+            }
+        }));
+        assert_eq!(
+            decide(&reflect, &parts(&[("origin", "https://x.a.org")])),
+            Ok(AllowOrigin::Origin(HeaderValue::from_static("https://x.a.org")))
+        );
+        assert_eq!(
+            decide(&reflect, &parts(&[("origin", "https://b.org")])),
+            Err(HttpError::Forbidden)
+        );
         let refuse = Cors::Custom(std::sync::Arc::new(|_: &str| CorsDecision::Refuse));
         assert_eq!(decide(&refuse, &parts(&[("origin", "x")])), Err(HttpError::Forbidden));
         assert_eq!(decide(&refuse, &parts(&[])), Ok(AllowOrigin::Any));

@@ -29,6 +29,10 @@ pub(crate) enum HttpError {
     TooManySessions,
     #[error("request body timed out")]
     RequestTimeout,
+    #[error("server is shutting down")]
+    ShuttingDown,
+    #[error("application not reading")]
+    AppNotReading,
 }
 
 impl HttpError {
@@ -60,6 +64,11 @@ impl HttpError {
             HttpError::Forbidden => (StatusCode::FORBIDDEN, "Origin not allowed.".into()),
             HttpError::Internal(m) => (StatusCode::INTERNAL_SERVER_ERROR, (*m).into()),
             HttpError::TooManySessions => (StatusCode::SERVICE_UNAVAILABLE, "Too many sessions.".into()),
+            HttpError::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down.".into()),
+            HttpError::AppNotReading => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The application is not taking messages; the session is closed.".into(),
+            ),
             HttpError::RequestTimeout => {
                 let mut r = Response::new(SockJsBody::full("Request body timed out."));
                 *r.status_mut() = StatusCode::REQUEST_TIMEOUT;

@@ -26,8 +26,16 @@
 //! async fn main() -> std::io::Result<()> {
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8081").await?;
 //!     let service = SockJsService::new(Config::new("/echo"), echo);
+//!     // Ctrl-C closes every session with c[1001,"Server is shutting down"],
+//!     // then the server stops accepting and lets connections finish.
+//!     let shutdown = service.shutdown_handle();
+//!     let on_signal = shutdown.clone();
+//!     tokio::spawn(async move {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!         on_signal.trigger();
+//!     });
 //!     serve(listener, service)
-//!         .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+//!         .with_graceful_shutdown(shutdown.triggered())
 //!         .await
 //! }
 //! ```
@@ -46,13 +54,25 @@
 //!
 //! # async fn run() -> std::io::Result<()> {
 //! // Requests under /echo go to SockJS, all others to the router's routes.
+//! let sockjs = SockJsLayer::new(Config::new("/echo"), echo);
+//! let shutdown = sockjs.shutdown_handle();
 //! let app = Router::new()
 //!     .route("/", get(|| async { "home" }))
-//!     .layer(SockJsLayer::new(Config::new("/echo"), echo));
+//!     .layer(sockjs);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! axum::serve(listener, app).await
+//! // Whoever calls `shutdown.trigger()` closes the sessions and stops axum.
+//! axum::serve(listener, app)
+//!     .with_graceful_shutdown(shutdown.triggered())
+//!     .await
 //! # }
 //! ```
+//!
+//! # Supervision
+//!
+//! Each session's handler runs in a task of its own, inside a `tracing` span
+//! `sockjs.session` with the service prefix, the transport and a short
+//! session id. A handler that panics is logged at `error` and its session
+//! is closed with 1011 "Internal error"; nothing else is affected.
 //!
 //! # Hardening
 //!
@@ -73,6 +93,7 @@
 #![deny(missing_docs)]
 
 mod body;
+mod clock;
 mod config;
 mod cors;
 mod error;
@@ -81,14 +102,17 @@ mod registry;
 mod serve;
 mod service;
 mod session;
+mod shutdown;
 mod ws;
 
 pub use body::SockJsBody;
 pub use config::{
     BaseUrl, Config, CookieFn, Cors, CorsDecision, JSessionId, OriginPattern, OriginPatternError, Transport,
+    MAX_DURATION,
 };
 pub use handler::Handler;
 pub use serve::{serve, Serve};
 pub use service::{BoxError, NotFound, ResponseBody, ResponseFuture, SockJsLayer, SockJsService};
 pub use session::{CloseReason, SendError, Session, SessionSender, TrySendError};
+pub use shutdown::Shutdown;
 pub use sockjs_core::ReadyState;

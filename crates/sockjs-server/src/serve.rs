@@ -14,25 +14,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tower_service::Service;
 
 use crate::service::BoxError;
-
-/// Put in every request's extensions by [`serve`]: SockJS services watch it
-/// to close their sessions when shutdown starts.
-#[derive(Clone)]
-pub(crate) struct ShutdownWatch(Arc<watch::Sender<bool>>);
-
-impl ShutdownWatch {
-    pub(crate) fn key(&self) -> usize {
-        Arc::as_ptr(&self.0) as usize
-    }
-
-    pub(crate) fn subscribe(&self) -> watch::Receiver<bool> {
-        self.0.subscribe()
-    }
-}
 
 /// Serves `service` on `listener` (HTTP/1.0, HTTP/1.1 with upgrades, and
 /// HTTP/2). Await the returned value to run; add
@@ -107,9 +91,16 @@ impl<S, F> std::fmt::Debug for Serve<S, F> {
 }
 
 impl<S, F> Serve<S, F> {
-    /// Stops accepting when `signal` completes, closes every live SockJS
-    /// session with a close frame (code 1001), and waits up to the grace
-    /// period for connections to finish.
+    /// Stops accepting when `signal` completes and waits up to the grace
+    /// period for open connections to finish.
+    ///
+    /// SockJS sessions are closed by their services' [`crate::Shutdown`]
+    /// handle, not by this signal: pass `shutdown.triggered()` as the
+    /// signal (and trigger the handle on your own signal), so sessions get
+    /// `c[1001,"Server is shutting down"]` and their connections end within
+    /// the grace period. A signal that does not trigger the handle stops
+    /// the server with its sessions still open, and the grace period ends
+    /// them without a close frame.
     pub fn with_graceful_shutdown<F2>(self, signal: F2) -> Serve<S, F2>
     where
         F2: Future<Output = ()> + Send + 'static,
@@ -123,9 +114,10 @@ impl<S, F> Serve<S, F> {
         }
     }
 
-    /// How long shutdown waits for open connections. Defaults to 10 s.
+    /// How long shutdown waits for open connections. At most
+    /// [`crate::MAX_DURATION`]. Defaults to 10 s.
     pub fn grace_period(mut self, grace: Duration) -> Self {
-        self.grace = grace;
+        self.grace = grace.min(crate::MAX_DURATION);
         self
     }
 
@@ -143,9 +135,10 @@ impl<S, F> Serve<S, F> {
     /// (request line and headers), and also how long an idle keep-alive
     /// connection is kept waiting for its next request: the timer starts as
     /// soon as the server waits for a head. Past it the connection is
-    /// closed without an answer. `None` disables it. Defaults to 30 s.
+    /// closed without an answer. `None` disables it. At most
+    /// [`crate::MAX_DURATION`]. Defaults to 30 s.
     pub fn header_read_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.limits.header_read_timeout = timeout;
+        self.limits.header_read_timeout = timeout.map(|t| t.min(crate::MAX_DURATION));
         self
     }
 
@@ -171,9 +164,9 @@ impl<S, F> Serve<S, F> {
     /// connection is dropped. Its sessions then see their receiver aborted
     /// (1002) or their websocket gone (1006), as when the peer disconnects.
     /// A peer that reads slowly but steadily is not affected: the deadline
-    /// restarts whenever it takes bytes. `None` disables it. Defaults to 30 s.
+    /// restarts whenever it takes bytes. `None` disables it. At most [`crate::MAX_DURATION`]. Defaults to 30 s.
     pub fn write_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.limits.write_timeout = timeout;
+        self.limits.write_timeout = timeout.map(|t| t.min(crate::MAX_DURATION));
         self
     }
 }
@@ -199,8 +192,6 @@ where
                 grace,
                 limits,
             } = self;
-            let (tx, _rx) = watch::channel(false);
-            let shutdown = ShutdownWatch(Arc::new(tx));
             let graceful = hyper_util::server::graceful::GracefulShutdown::new();
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder
@@ -239,10 +230,8 @@ where
                 };
                 let _ = stream.set_nodelay(true);
                 let svc = service.clone();
-                let sd = shutdown.clone();
                 let hyper_svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                     req.extensions_mut().insert::<SocketAddr>(addr);
-                    req.extensions_mut().insert(sd.clone());
                     let mut svc = svc.clone();
                     async move {
                         std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
@@ -259,7 +248,6 @@ where
                 });
             }
             drop(listener);
-            let _ = shutdown.0.send(true);
             if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
                 tracing::debug!("grace period over with connections still open");
             }
@@ -310,7 +298,7 @@ fn watch_stall<R>(
         *armed = false;
         return r;
     }
-    let deadline = tokio::time::Instant::now() + limit;
+    let deadline = crate::clock::after(tokio::time::Instant::now(), limit);
     let timer = stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
     if !*armed {
         timer.as_mut().reset(deadline);

@@ -1,13 +1,14 @@
 //! The tower `Service` and `Layer`: routing, fixed pages and HTTP transports.
 
-use crate::body::{ReceiverBody, SockJsBody};
+use crate::body::{request_drain, ReceiverBody, SockJsBody};
+use crate::clock::{after_std, now};
 use crate::config::{BaseUrl, Config, Cors, JSessionId, Transport};
 use crate::cors::{self, AllowOrigin};
 use crate::error::{HttpError, TEXT_PLAIN};
 use crate::handler::Handler;
 use crate::registry::Registry;
-use crate::serve::ShutdownWatch;
 use crate::session::{short_id, ConnInfo, Session, Shared, HEADER_WHITELIST};
+use crate::shutdown::{OnShutdown, SHUTTING_DOWN};
 use crate::ws;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -25,7 +26,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower_service::Service;
 
@@ -43,10 +44,6 @@ pub(crate) struct State<H> {
     next_ws: AtomicU64,
     iframe: Bytes,
     etag: HeaderValue,
-    shutdown_hooks: Mutex<Vec<usize>>,
-    /// The last shutdown signal hooked: every request from one `serve`
-    /// carries the same one, so the common case takes no lock.
-    last_hook: AtomicUsize,
     /// Live sessions, counted by [`SessionSlot`]s (bounded by `max_sessions`).
     live: Arc<AtomicUsize>,
 }
@@ -90,6 +87,9 @@ impl<H> State<H> {
 
     /// Reserves a place for one more session, or refuses with 503 at `max_sessions`.
     pub(crate) fn try_reserve(&self) -> Result<SessionSlot, HttpError> {
+        if self.config.shutdown.is_triggered() {
+            return Err(HttpError::ShuttingDown);
+        }
         let max = self.config.max_sessions;
         let mut cur = self.live.load(Ordering::Acquire);
         loop {
@@ -123,8 +123,34 @@ impl<H: Handler> State<H> {
         )
     }
 
+    /// Runs the application on `session` in a task of its own, inside a
+    /// span naming the service, the transport and a short session id. A
+    /// panicking application is logged and its session closed with
+    /// 1011 "Internal error" (see `Session`'s `Drop`); the panic goes no
+    /// further than its own task.
     pub(crate) fn spawn_handler(&self, session: Session) {
-        tokio::spawn(self.handler.call(session));
+        use futures_util::FutureExt;
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "sockjs.session",
+            prefix = %self.config.prefix,
+            transport = %session.transport(),
+            session = %short_id(session.id_str()),
+        );
+        let app = self.handler.call(session);
+        tokio::spawn(
+            async move {
+                if let Err(panic) = std::panic::AssertUnwindSafe(app).catch_unwind().await {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .copied()
+                        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                        .unwrap_or("(not a string)");
+                    tracing::error!(panic = %what, "session handler panicked; session closed with 1011");
+                }
+            }
+            .instrument(span),
+        );
     }
 
     /// Finds the HTTP session `id`, or creates it (starting the application
@@ -144,43 +170,6 @@ impl<H: Handler> State<H> {
         self.spawn_handler(Session::new(shared.clone(), rx, info));
         Ok(shared)
     }
-
-    fn hook_shutdown(self: &Arc<Self>, watch: &ShutdownWatch) {
-        let key = watch.key();
-        if self.last_hook.load(Ordering::Acquire) == key {
-            return;
-        }
-        {
-            let mut hooks = self.shutdown_hooks.lock().unwrap_or_else(|e| e.into_inner());
-            if hooks.contains(&key) {
-                return;
-            }
-            hooks.push(key);
-            self.last_hook.store(key, Ordering::Release);
-        }
-        let state = Arc::downgrade(self);
-        let mut rx = watch.subscribe();
-        tokio::spawn(async move {
-            while !*rx.borrow_and_update() {
-                if rx.changed().await.is_err() {
-                    return;
-                }
-            }
-            if let Some(s) = state.upgrade() {
-                s.close_all(1001, "Server is shutting down");
-            }
-        });
-    }
-}
-
-/// How long an `xhr_send`/`jsonp_send` waits for the application to handle
-/// the messages it carried before answering (see `Shared::settle`).
-const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_millis(50);
-
-/// The current time on tokio's clock (so tests with a paused clock see
-/// sessions expire on that clock), as the `std` instant the core takes.
-pub(crate) fn now() -> std::time::Instant {
-    tokio::time::Instant::now().into_std()
 }
 
 /// Forgets a session once it had no receiver for `disconnect_delay`, then
@@ -191,7 +180,7 @@ async fn expiry_timer<H>(state: std::sync::Weak<State<H>>, shared: Arc<Shared>, 
         let Some(state_ref) = state.upgrade() else { return };
         // While a receiver is attached there is no deadline; look again after
         // one delay (a detach can only set a later deadline than that).
-        let target = deadline.unwrap_or_else(|| now() + state_ref.config.disconnect_delay);
+        let target = deadline.unwrap_or_else(|| after_std(now(), state_ref.config.disconnect_delay));
         drop(state_ref);
         tokio::time::sleep_until(target.into()).await;
         if shared.lock().core.is_expired(now()) {
@@ -245,7 +234,8 @@ pub(crate) fn new_state<H: Handler>(config: Config, handler: H) -> Arc<State<H>>
     let digest = Sha1::digest(iframe.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     let etag = HeaderValue::from_str(&format!("\"{hex}\"")).unwrap_or(HeaderValue::from_static("\"sockjs\""));
-    Arc::new(State {
+    let shutdown = config.shutdown.clone();
+    let state = Arc::new(State {
         config,
         handler,
         sessions: Registry::new(),
@@ -253,10 +243,18 @@ pub(crate) fn new_state<H: Handler>(config: Config, handler: H) -> Arc<State<H>>
         next_ws: AtomicU64::new(0),
         iframe: Bytes::from(iframe),
         etag,
-        shutdown_hooks: Mutex::new(Vec::new()),
-        last_hook: AtomicUsize::new(0),
         live: Arc::new(AtomicUsize::new(0)),
-    })
+    });
+    let weak: std::sync::Weak<dyn OnShutdown> = Arc::downgrade(&state) as std::sync::Weak<State<H>>;
+    shutdown.register(weak);
+    state
+}
+
+impl<H: Handler> OnShutdown for State<H> {
+    fn shut_down(&self) {
+        let (code, reason) = SHUTTING_DOWN;
+        self.close_all(code, reason);
+    }
 }
 
 impl<H: Handler> SockJsService<H> {
@@ -298,6 +296,12 @@ impl<H, S> SockJsService<H, S> {
     pub fn config(&self) -> &Config {
         &self.state.config
     }
+
+    /// The handle that shuts this service down (the one given to
+    /// [`Config::shutdown`], or the config's own). See [`crate::Shutdown`].
+    pub fn shutdown_handle(&self) -> crate::Shutdown {
+        self.state.config.shutdown.clone()
+    }
 }
 
 /// A [`tower_layer::Layer`] that puts a SockJS service in front of another
@@ -320,6 +324,19 @@ impl<H: Handler> SockJsLayer<H> {
         SockJsLayer {
             state: new_state(config, handler),
         }
+    }
+}
+
+impl<H> SockJsLayer<H> {
+    /// The handle that shuts the layer's service down. See
+    /// [`SockJsService::shutdown_handle`].
+    pub fn shutdown_handle(&self) -> crate::Shutdown {
+        self.state.config.shutdown.clone()
+    }
+
+    /// Number of live sessions. See [`SockJsService::session_count`].
+    pub fn session_count(&self) -> usize {
+        self.state.session_count()
     }
 }
 
@@ -483,9 +500,6 @@ where
     B::Error: Into<BoxError>,
 {
     let (parts, body) = req.into_parts();
-    if let Some(w) = parts.extensions.get::<ShutdownWatch>() {
-        state.hook_shutdown(w);
-    }
     match dispatch(&state, parts, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
@@ -600,7 +614,7 @@ where
             match endpoint {
                 Endpoint::Websocket => ws::upgrade(state, parts.clone(), Some(session)),
                 Endpoint::XhrSend | Endpoint::JsonpSend => send(state, &parts, body, session, endpoint, &allow).await,
-                _ => receive(state, &parts, session, endpoint, &allow),
+                _ => receive(state, &parts, body, session, endpoint, &allow).await,
             }
         }
         _ => Err(HttpError::NotFound),
@@ -702,13 +716,17 @@ fn session_headers<H>(
     cors::cookie(&state.config.jsessionid, parts, h);
 }
 
-fn receive<H: Handler>(
+async fn receive<H: Handler, B>(
     state: &Arc<State<H>>,
     parts: &Parts,
+    body: B,
     session: &str,
     endpoint: Endpoint,
     allow: &AllowOrigin,
-) -> Result<Response<SockJsBody>, HttpError> {
+) -> Result<Response<SockJsBody>, HttpError>
+where
+    B: Body + Send + 'static,
+{
     let (kind, transport) = match endpoint {
         Endpoint::Xhr => (Receiver::XhrPolling, Transport::XhrPolling),
         Endpoint::XhrStreaming => (Receiver::XhrStreaming, Transport::XhrStreaming),
@@ -729,7 +747,7 @@ fn receive<H: Handler>(
         String::new()
     };
     let shared = state.get_or_create(session, || conn_info(&state.config, parts, transport))?;
-    let body = match shared.attach() {
+    let body = match shared.attach_within(state.config.receiver_grace).await {
         Attach::Attached(rid) => SockJsBody::receiver(ReceiverBody::new(
             shared,
             rid,
@@ -737,6 +755,7 @@ fn receive<H: Handler>(
             &callback,
             state.config.response_limit,
             state.config.heartbeat_delay,
+            request_drain(body, state.config.max_message_size as u64),
         )),
         _ => {
             let (code, reason) = sockjs_core::ANOTHER_CONNECTION;
@@ -820,15 +839,31 @@ where
     if let Some(tx) = shared.inbound() {
         let any = !messages.is_empty();
         let since = shared.idle_generation();
-        for m in messages {
-            // Waits while the application is behind: backpressure reaches
-            // the client as a slower xhr_send.
-            if tx.send(m).await.is_err() {
-                break;
+        // Waits while the application is behind (backpressure reaches the
+        // client as a slower xhr_send), but not without bound: an
+        // application that stopped reading must not hold the request, and
+        // the messages it did not take must not vanish silently, so the
+        // session is closed (the client learns it from the close frame).
+        let wait = state
+            .config
+            .slow_consumer_timeout
+            .unwrap_or(state.config.body_read_timeout);
+        let delivered = tokio::time::timeout(wait, async {
+            for m in messages {
+                if tx.send(m).await.is_err() {
+                    break;
+                }
             }
+        })
+        .await;
+        if delivered.is_err() {
+            let (code, reason) = crate::session::APP_NOT_READING;
+            tracing::debug!(session = %short_id(session), "application not taking inbound messages: closing");
+            shared.close(code, reason);
+            return Err(HttpError::AppNotReading);
         }
         if any {
-            shared.settle(&tx, since, SETTLE_LIMIT).await;
+            shared.settle(&tx, since, state.config.xhr_send_settle).await;
         }
     }
     let (status, content) = match endpoint {

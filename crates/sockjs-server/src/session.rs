@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     idle_gen: AtomicU64,
     /// Wakes `xhr_send` requests waiting for the application to be idle.
     idle: Notify,
+    /// Wakes receivers waiting for the attached one to leave (see `attach_within`).
+    detached: Notify,
     /// How long the outbound queue may stay full before the session is
     /// closed as a slow consumer.
     slow_consumer: Option<Duration>,
@@ -75,6 +77,13 @@ pub(crate) struct Inner {
 
 /// The close given to a session whose peer stopped reading.
 pub(crate) const SLOW_CONSUMER: (u16, &str) = (1013, "Slow consumer");
+
+/// The close given to a session whose application stopped taking the
+/// messages its client sends (see `Config::slow_consumer_timeout`).
+pub(crate) const APP_NOT_READING: (u16, &str) = (1011, "Application not reading");
+
+/// The close given to a session whose application panicked.
+pub(crate) const HANDLER_PANICKED: (u16, &str) = (1011, "Internal error");
 
 impl Shared {
     pub(crate) fn new(
@@ -97,6 +106,7 @@ impl Shared {
             app_idle: AtomicBool::new(false),
             idle_gen: AtomicU64::new(0),
             idle: Notify::new(),
+            detached: Notify::new(),
             slow_consumer,
         })
     }
@@ -111,11 +121,40 @@ impl Shared {
         self.lock().core.attach()
     }
 
+    /// Attaches a receiver; when another one is attached, waits up to
+    /// `grace` for it to leave before answering [`Attach::Busy`].
+    ///
+    /// A client that aborts a poll and polls again at once (sockjs-client
+    /// does on a timeout; the protocol's "abort" cases test it) sends the
+    /// new request right after closing the old connection. The server sees
+    /// both events, but in separate tasks in an order nobody controls: the
+    /// new request may find the old receiver still attached because the
+    /// task that will notice its connection's end has not run yet. The
+    /// protocol then allows only `o` or `c[1002,...]`, never 2010. Waiting
+    /// here lets that task run; a receiver that is really still connected
+    /// costs the second request `grace`, which only a misbehaving client pays.
+    pub(crate) async fn attach_within(&self, grace: Duration) -> Attach {
+        let deadline = crate::clock::after(tokio::time::Instant::now(), grace);
+        loop {
+            let notified = self.detached.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.attach() {
+                Attach::Busy if tokio::time::Instant::now() < deadline => {}
+                other => return other,
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.attach();
+            }
+        }
+    }
+
     /// Detaches a receiver and reports a close it caused (an aborted one).
     pub(crate) fn detach(&self, rid: ReceiverId, aborted: bool) {
         let mut g = self.lock();
-        g.core.detach(rid, crate::service::now(), aborted);
+        g.core.detach(rid, crate::clock::now(), aborted);
         self.after_change(g);
+        self.detached.notify_waiters();
     }
 
     /// Polls the next frame for receiver `rid`, registering `waker` when
@@ -264,7 +303,7 @@ impl Shared {
             Err(PushError::Full(m)) => {
                 let now = tokio::time::Instant::now();
                 let since = *g.full_since.get_or_insert(now);
-                if self.slow_consumer.is_some_and(|t| now >= since + t) {
+                if self.slow_consumer.is_some_and(|t| now >= crate::clock::after(since, t)) {
                     let (code, reason) = SLOW_CONSUMER;
                     tracing::debug!(session = %short_id(&self.id), "outbound queue full for too long: closing");
                     g.core.close(code, reason);
@@ -288,7 +327,7 @@ impl Shared {
     /// room was made: the slow-consumer deadline.
     fn full_deadline(&self) -> Option<tokio::time::Instant> {
         let g = self.lock();
-        Some(g.full_since? + self.slow_consumer?)
+        Some(crate::clock::after(g.full_since?, self.slow_consumer?))
     }
 
     fn try_send(&self, msg: String) -> Result<(), TrySendError> {
@@ -471,6 +510,11 @@ impl Session {
         self.shared.ready_state()
     }
 
+    /// The session's id (a bearer secret: log only [`short_id`] of it).
+    pub(crate) fn id_str(&self) -> &str {
+        &self.shared.id
+    }
+
     /// The transport the session was opened with.
     pub fn transport(&self) -> Transport {
         self.info.transport
@@ -513,7 +557,12 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        let (code, reason) = sockjs_core::GO_AWAY;
+        // Dropped while unwinding: the application panicked.
+        let (code, reason) = if std::thread::panicking() {
+            HANDLER_PANICKED
+        } else {
+            sockjs_core::GO_AWAY
+        };
         self.shared.close(code, reason);
     }
 }

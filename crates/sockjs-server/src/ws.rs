@@ -65,6 +65,12 @@ pub(crate) fn upgrade<H: Handler>(
     session: Option<&str>,
 ) -> Result<Response<SockJsBody>, HttpError> {
     let accept = validate(&parts)?;
+    // hyper hands out upgrades on HTTP/1.1 only; on HTTP/1.0 (or a
+    // websocket handshake over HTTP/2) it is the client's mistake, not a
+    // missing capability of the server.
+    if parts.version != http::Version::HTTP_11 {
+        return Err(HttpError::BadRequest("WebSocket handshakes need HTTP/1.1."));
+    }
     // Counted from the handshake on, so the cap is answered with a status
     // (503) rather than a websocket that closes at once.
     let slot = state.try_reserve()?;
@@ -97,7 +103,7 @@ pub(crate) fn upgrade<H: Handler>(
             };
             Box::new(
                 WebSocketStream::from_raw_socket(
-                    FragmentGuard::new(io, state.config.max_fragments),
+                    FragmentGuard::new(io, state.config.max_fragments, state.config.websocket_frame_timeout),
                     Role::Server,
                     Some(ws_config(&state.config, raw)),
                 )
@@ -283,7 +289,7 @@ async fn drive<S>(
     let mut pending: VecDeque<String> = VecDeque::new();
     let heartbeat = tokio::time::sleep(st.heartbeat);
     tokio::pin!(heartbeat);
-    let far = Instant::now() + Duration::from_secs(86400 * 365);
+    let far = crate::clock::after(Instant::now(), crate::MAX_DURATION);
     let pong = tokio::time::sleep_until(far);
     tokio::pin!(pong);
     let mut awaiting_pong = false;
@@ -318,7 +324,7 @@ async fn drive<S>(
                     close_gracefully(ws, code, reason).await;
                     return;
                 }
-                heartbeat.as_mut().reset(Instant::now() + st.heartbeat);
+                heartbeat.as_mut().reset(crate::clock::after(Instant::now(), st.heartbeat));
             }
             permit = reserve(&inbound), if !pending.is_empty() => {
                 match (permit, pending.pop_front()) {
@@ -328,6 +334,12 @@ async fn drive<S>(
                 }
             }
             msg = ws.next(), if pending.is_empty() => {
+                // Any complete frame from the peer shows it is alive, as a
+                // pong does.
+                if matches!(msg, Some(Ok(_))) {
+                    awaiting_pong = false;
+                    pong.as_mut().reset(far);
+                }
                 match msg {
                     Some(Ok(Message::Text(t))) => {
                         if raw {
@@ -355,10 +367,7 @@ async fn drive<S>(
                         fail(ws, shared, 1003, "Binary frames are not supported").await;
                         return;
                     }
-                    Some(Ok(Message::Pong(_))) => {
-                        awaiting_pong = false;
-                        pong.as_mut().reset(far);
-                    }
+                    Some(Ok(Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) => {
                         // Reply to the peer's close handshake before leaving.
                         shared.expire(1000, "Normal closure");
@@ -389,19 +398,31 @@ async fn drive<S>(
                         fail(ws, shared, 1002, "Protocol error").await;
                         return;
                     }
-                    Some(Err(WsError::Io(e))) if TooManyFragments::is(&e) => {
+                    Some(Err(WsError::Io(e))) if GuardError::TooManyFragments.is(&e) => {
                         fail(ws, shared, 1009, "Message too big").await;
+                        return;
+                    }
+                    Some(Err(WsError::Io(e))) if GuardError::FrameTimedOut.is(&e) => {
+                        let (code, reason) = FRAME_TIMED_OUT;
+                        fail(ws, shared, code, reason).await;
                         return;
                     }
                     Some(Err(_)) | None => return,
                 }
             }
-            // The raw endpoint has no heartbeats at all, as in sockjs-node.
-            () = &mut heartbeat, if !raw => {
+            // Liveness on both endpoints: a ping after each quiet heartbeat
+            // period (with an `h` frame on the framed endpoint, as the
+            // protocol wants), and a close when the peer shows no sign of
+            // life within the pong timeout. sockjs-node sends nothing on
+            // the raw endpoint, so there a silent or stalled client would
+            // hold its session forever.
+            () = &mut heartbeat => {
                 // Boxed: once per heartbeat period, and larger than the
                 // idle state (see `fail`).
                 let sent = Box::pin(write(shared, st.write_timeout, async {
-                    ws.feed(Message::Text("h".into())).await?;
+                    if !raw {
+                        ws.feed(Message::Text("h".into())).await?;
+                    }
                     ws.send(Message::Ping(Default::default())).await
                 }));
                 if !sent.await {
@@ -409,15 +430,17 @@ async fn drive<S>(
                 }
                 if let (Some(t), false) = (st.pong_timeout, awaiting_pong) {
                     awaiting_pong = true;
-                    pong.as_mut().reset(Instant::now() + t);
+                    pong.as_mut().reset(crate::clock::after(Instant::now(), t));
                 }
-                heartbeat.as_mut().reset(Instant::now() + st.heartbeat);
+                heartbeat.as_mut().reset(crate::clock::after(Instant::now(), st.heartbeat));
             }
             () = &mut pong, if awaiting_pong => {
                 awaiting_pong = false;
                 pong.as_mut().reset(far);
-                // The close frame goes out through the normal path above.
-                shared.close(3000, "No response from heartbeat");
+                // The close frame goes out through the normal path above
+                // (a `c` frame, or the raw endpoint's websocket close).
+                let (code, reason) = NO_PONG;
+                shared.close(code, reason);
             }
         }
     }
@@ -466,28 +489,52 @@ where
     })
 }
 
-/// The error a [`FragmentGuard`] reads as once a message has too many frames.
-#[derive(Debug)]
-struct TooManyFragments;
+/// The close for a peer that did not answer a heartbeat's ping in time.
+const NO_PONG: (u16, &str) = (3000, "No response from heartbeat");
 
-impl std::fmt::Display for TooManyFragments {
+/// The close for a peer that started a frame and did not finish it in time.
+const FRAME_TIMED_OUT: (u16, &str) = (1008, "Frame timed out");
+
+/// What a [`FragmentGuard`] fails a read with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GuardError {
+    /// A message has more frames than allowed.
+    TooManyFragments,
+    /// A frame started and did not finish within the frame timeout.
+    FrameTimedOut,
+}
+
+impl std::fmt::Display for GuardError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("too many fragments in one websocket message")
+        f.write_str(match self {
+            GuardError::TooManyFragments => "too many fragments in one websocket message",
+            GuardError::FrameTimedOut => "websocket frame not finished in time",
+        })
     }
 }
 
-impl std::error::Error for TooManyFragments {}
+impl std::error::Error for GuardError {}
 
-impl TooManyFragments {
-    fn is(e: &std::io::Error) -> bool {
-        e.get_ref().is_some_and(|e| e.is::<TooManyFragments>())
+impl GuardError {
+    fn io(self) -> std::io::Error {
+        std::io::Error::other(self)
+    }
+
+    fn is(self, e: &std::io::Error) -> bool {
+        e.get_ref()
+            .and_then(|e| e.downcast_ref::<GuardError>())
+            .is_some_and(|g| *g == self)
     }
 }
 
 /// Counts the frames of each inbound websocket message as the bytes go by
 /// (tungstenite bounds a message's size but not how many fragments build
-/// it) and fails the read once a message has more than `max` frames.
-/// Writes pass through untouched, so the close frame can still be sent.
+/// it) and fails the read once a message has more than `max` frames. It
+/// also bounds how long one frame may take to arrive once it started
+/// (`frame_timeout`): a peer that sends half a frame and stalls fails the
+/// read, where otherwise it would hold its session as long as its TCP
+/// connection lives. Writes pass through untouched, so the close frame can
+/// still be sent.
 pub(crate) struct FragmentGuard<S> {
     io: S,
     max: usize,
@@ -498,11 +545,19 @@ pub(crate) struct FragmentGuard<S> {
     have: usize,
     /// Payload bytes of the current frame still to skip.
     skip: u64,
-    failed: bool,
+    /// Frames seen in full so far.
+    done: u64,
+    failed: Option<GuardError>,
+    frame_timeout: Option<Duration>,
+    /// When the frame in progress started to arrive, if one is.
+    started: Option<Instant>,
+    /// The frame timeout's timer, created on the first stall (most
+    /// frames arrive in one read and never need it).
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<S> FragmentGuard<S> {
-    pub(crate) fn new(io: S, max: usize) -> Self {
+    pub(crate) fn new(io: S, max: usize, frame_timeout: Option<Duration>) -> Self {
         FragmentGuard {
             io,
             max,
@@ -510,7 +565,11 @@ impl<S> FragmentGuard<S> {
             head: [0; 14],
             have: 0,
             skip: 0,
-            failed: false,
+            done: 0,
+            failed: None,
+            frame_timeout,
+            started: None,
+            timer: None,
         }
     }
 
@@ -525,6 +584,11 @@ impl<S> FragmentGuard<S> {
         2 + ext + mask
     }
 
+    /// True while a frame has started and not fully arrived.
+    fn mid_frame(&self) -> bool {
+        self.have > 0 || self.skip > 0
+    }
+
     /// Feeds bytes read from the peer; false once the limit is passed.
     fn observe(&mut self, mut data: &[u8]) -> bool {
         while !data.is_empty() {
@@ -532,6 +596,9 @@ impl<S> FragmentGuard<S> {
                 let n = (data.len() as u64).min(self.skip) as usize;
                 self.skip -= n as u64;
                 data = &data[n..];
+                if self.skip == 0 {
+                    self.done += 1;
+                }
                 continue;
             }
             let want = if self.have < 2 { 2 } else { self.head_len() };
@@ -550,6 +617,9 @@ impl<S> FragmentGuard<S> {
                 n => u64::from(n),
             };
             self.have = 0;
+            if self.skip == 0 {
+                self.done += 1;
+            }
             // Control frames (opcode 8 and up) may come between fragments
             // and do not count; a data frame starts a message, a
             // continuation (0) extends it.
@@ -565,6 +635,31 @@ impl<S> FragmentGuard<S> {
         }
         true
     }
+
+    /// Notes where the frame timer stands after `data` was read.
+    fn track(&mut self, done_before: u64) {
+        if !self.mid_frame() {
+            self.started = None;
+        } else if self.started.is_none() || self.done != done_before {
+            // A new frame began in this read.
+            self.started = Some(Instant::now());
+        }
+    }
+
+    /// With a read pending: fails once the frame in progress is overdue.
+    fn poll_overdue(&mut self, cx: &mut std::task::Context<'_>) -> bool {
+        let (Some(limit), Some(started)) = (self.frame_timeout, self.started) else {
+            return false;
+        };
+        let deadline = crate::clock::after(started, limit);
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        timer.as_mut().poll(cx).is_ready()
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for FragmentGuard<S> {
@@ -573,19 +668,28 @@ impl<S: AsyncRead + Unpin> AsyncRead for FragmentGuard<S> {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        if self.failed {
-            return std::task::Poll::Ready(Err(std::io::Error::other(TooManyFragments)));
+        if let Some(e) = self.failed {
+            return std::task::Poll::Ready(Err(e.io()));
         }
         let before = buf.filled().len();
         let r = std::pin::Pin::new(&mut self.io).poll_read(cx, buf);
-        if let std::task::Poll::Ready(Ok(())) = r {
-            let ok = self.observe(&buf.filled()[before..]);
-            if !ok {
-                self.failed = true;
-                return std::task::Poll::Ready(Err(std::io::Error::other(TooManyFragments)));
+        match r {
+            std::task::Poll::Ready(Ok(())) => {
+                let done_before = self.done;
+                let this = &mut *self;
+                if !this.observe(&buf.filled()[before..]) {
+                    this.failed = Some(GuardError::TooManyFragments);
+                    return std::task::Poll::Ready(Err(GuardError::TooManyFragments.io()));
+                }
+                this.track(done_before);
+                r
             }
+            std::task::Poll::Pending if self.poll_overdue(cx) => {
+                self.failed = Some(GuardError::FrameTimedOut);
+                std::task::Poll::Ready(Err(GuardError::FrameTimedOut.io()))
+            }
+            other => other,
         }
-        r
     }
 }
 
@@ -734,7 +838,7 @@ mod tests {
         let st = state.clone();
         tokio::spawn(async move {
             let cfg = ws_config(&st.config, false);
-            let io = FragmentGuard::new(a, st.config.max_fragments);
+            let io = FragmentGuard::new(a, st.config.max_fragments, st.config.websocket_frame_timeout);
             let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg)).await;
             run(st.clone(), ws, info(Transport::Websocket), false, slot).await;
         });
@@ -781,7 +885,7 @@ mod tests {
 
     #[test]
     fn fragment_guard_parses_split_headers() {
-        let mut g = FragmentGuard::new((), 2);
+        let mut g = FragmentGuard::new((), 2, None);
         // Masked text frame, not final, 126-length form (300 bytes), fed
         // one byte at a time, then two continuations: the third frame
         // passes the cap.
@@ -796,7 +900,7 @@ mod tests {
         assert!(g.observe(&[0x89, 0x80, 0, 0, 0, 0]));
         assert!(!g.observe(&cont));
         // Final frames reset the count.
-        let mut g = FragmentGuard::new((), 1);
+        let mut g = FragmentGuard::new((), 1, None);
         for _ in 0..10 {
             assert!(g.observe(&[0x81, 0x81, 0, 0, 0, 0, b'x']));
         }

@@ -155,12 +155,10 @@ async fn serve_graceful_shutdown_closes_sessions() {
     let addr = listener.local_addr().unwrap();
     let (handler, mut rx) = capture_handler();
     let service = SockJsService::new(Config::new("/echo"), handler);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = service.shutdown_handle();
     let server = tokio::spawn(
         serve(listener, service.clone())
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
+            .with_graceful_shutdown(shutdown.triggered())
             .into_future(),
     );
 
@@ -188,7 +186,7 @@ async fn serve_graceful_shutdown_closes_sessions() {
     session.try_send("before shutdown").unwrap();
     read_until(&mut stream, &mut buf, "a[\"before shutdown\"]\n\r\n").await;
 
-    stop.send(()).unwrap();
+    shutdown.trigger();
     let close = "c[1001,\"Server is shutting down\"]\n";
     read_until(&mut stream, &mut buf, &format!("\r\n{:x}\r\n{close}\r\n", close.len())).await;
     // The response ends (last chunk) and the server hangs up.
