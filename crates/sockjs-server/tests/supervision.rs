@@ -1,0 +1,337 @@
+//! Explicit machinery: handler tasks that panic, sessions that expire under
+//! a waiting handler, the `Shutdown` handle under `axum::serve`, and the
+//! abort-then-re-poll race under `axum::serve` (the wire tests cover it
+//! under our own `serve`).
+
+mod common;
+
+use axum::Router;
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use sockjs_server::{Config, Session, SockJsLayer, SockJsService};
+use std::future::IntoFuture;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Echoes, and panics on the message "boom".
+async fn fragile(mut s: Session) {
+    while let Some(m) = s.recv().await {
+        assert_ne!(m, "boom", "the application hit a bug");
+        if s.send(m).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_closes_its_session_and_nothing_else() {
+    let logs = Captured::default();
+    let sink = logs.clone();
+    let _guard = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .set_default();
+    let svc = SockJsService::new(Config::new("/x"), fragile);
+
+    let (status, body) = status_text(call(&svc, post("/x/000/bad/xhr", "")).await).await;
+    assert_eq!((status, body.as_str()), (200, "o\n"));
+    let (status, _) = status_text(call(&svc, post("/x/000/good/xhr", "")).await).await;
+    assert_eq!(status, 200);
+
+    let (status, _) = status_text(call(&svc, post("/x/000/bad/xhr_send", r#"["boom"]"#)).await).await;
+    assert_eq!(status, 204);
+    let (_, body) = status_text(call(&svc, post("/x/000/bad/xhr", "")).await).await;
+    assert_eq!(body, "c[1011,\"Internal error\"]\n");
+
+    // The other session, and new ones, are served as before.
+    call(&svc, post("/x/000/good/xhr_send", r#"["fine"]"#)).await;
+    let (_, body) = status_text(call(&svc, post("/x/000/good/xhr", "")).await).await;
+    assert_eq!(body, "a[\"fine\"]\n");
+    let (_, body) = status_text(call(&svc, post("/x/000/new/xhr", "")).await).await;
+    assert_eq!(body, "o\n");
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("session handler panicked"))
+        .unwrap_or_else(|| panic!("panic not logged: {text}"));
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(line.contains("the application hit a bug"), "{line}");
+    // Inside the session's span: service prefix, transport, short id.
+    assert!(line.contains("sockjs.session"), "{line}");
+    assert!(line.contains("prefix=/x"), "{line}");
+    assert!(line.contains("transport=xhr-polling"), "{line}");
+    assert!(line.contains("session=bad"), "{line}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expiring_session_ends_recv_at_once() {
+    let (svc, mut rx) = capture_service(Config::new("/x").disconnect_delay(Duration::from_secs(5)));
+    let mut session = open_xhr(&svc, &mut rx, "/x/000/s").await;
+    let started = tokio::time::Instant::now();
+    // Nobody polls again: the session expires after the disconnect delay,
+    // and the handler waiting in recv() learns it then.
+    let got = tokio::time::timeout(Duration::from_secs(60), session.recv()).await;
+    assert_eq!(got, Ok(None));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5) && waited < Duration::from_millis(5100),
+        "{waited:?}"
+    );
+    assert_eq!(session.closed().await.code, 1000);
+}
+
+#[tokio::test]
+async fn after_shutdown_new_sessions_get_503() {
+    let svc = echo_service(Config::new("/x"));
+    let (_, body) = status_text(call(&svc, post("/x/000/old/xhr", "")).await).await;
+    assert_eq!(body, "o\n");
+    svc.shutdown_handle().trigger();
+    assert!(svc.shutdown_handle().is_triggered());
+    let (status, body) = status_text(call(&svc, post("/x/000/new/xhr", "")).await).await;
+    assert_eq!((status, body.as_str()), (503, "Server is shutting down."));
+    // The old session is answered with its close frame.
+    let (_, body) = status_text(call(&svc, post("/x/000/old/xhr", "")).await).await;
+    assert_eq!(body, "c[1001,\"Server is shutting down\"]\n");
+}
+
+/// One HTTP/1.1 exchange on a connection of its own, read as raw text.
+struct Wire {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Wire {
+    /// Writes `request` on a new connection to `addr` and waits for the
+    /// response head (so the server has handled the request).
+    async fn open(addr: std::net::SocketAddr, request: String) -> Wire {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut w = Wire {
+            stream,
+            buf: Vec::new(),
+        };
+        w.until(|_| true).await;
+        w
+    }
+
+    /// Reads until `found` holds for the body received so far (everything
+    /// after the head, chunk framing included); returns that body.
+    async fn until(&mut self, mut found: impl FnMut(&str) -> bool) -> String {
+        let Wire { stream, buf } = self;
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let text = String::from_utf8_lossy(buf).into_owned();
+                if let Some((_, body)) = text.split_once("\r\n\r\n") {
+                    if found(body) {
+                        return body.to_owned();
+                    }
+                }
+                let mut chunk = [0u8; 8192];
+                let n = stream.read(&mut chunk).await.unwrap_or(0);
+                assert!(n > 0, "connection closed; got {text:?}");
+                buf.extend_from_slice(&chunk[..n]);
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("timed out; got {:?}", String::from_utf8_lossy(buf)))
+    }
+}
+
+fn post_req(path: &str) -> String {
+    format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+}
+
+fn get_req(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_under_axum_serve_closes_every_session() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let layer = SockJsLayer::new(Config::new("/echo"), fragile);
+    let shutdown = layer.shutdown_handle();
+    let app = Router::new().layer(layer.clone());
+    let server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.triggered())
+            .into_future(),
+    );
+
+    let mut streaming = Wire::open(addr, post_req("/echo/000/s1/xhr_streaming")).await;
+    streaming.until(|b| b.contains("o\n")).await;
+    let mut first = Wire::open(addr, post_req("/echo/000/s2/xhr")).await;
+    first.until(|b| b.contains("o\n")).await;
+    let mut parked = Wire::open(addr, post_req("/echo/000/s2/xhr")).await;
+    let mut eventsource = Wire::open(addr, get_req("/echo/000/s4/eventsource")).await;
+    eventsource.until(|b| b.contains("data: o\r\n")).await;
+    let (mut ws, _) =
+        tokio_tungstenite::client_async("ws://x/echo/000/s3/websocket", TcpStream::connect(addr).await.unwrap())
+            .await
+            .unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("o"));
+    // Every session is live before the trigger (the parked poll included).
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while layer.session_count() != 4 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("4 live sessions");
+
+    shutdown.trigger();
+    let close = "c[1001,\"Server is shutting down\"]";
+    let body = streaming.until(|b| b.ends_with("\r\n0\r\n\r\n")).await;
+    assert!(body.contains(&format!("{close}\n")), "{body}");
+    let body = parked.until(|b| b.ends_with("\r\n0\r\n\r\n")).await;
+    assert!(body.contains(&format!("{close}\n")), "{body}");
+    let body = eventsource.until(|b| b.ends_with("\r\n0\r\n\r\n")).await;
+    assert!(body.contains(&format!("data: {close}\r\n\r\n")), "{body}");
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(close));
+    match ws.next().await {
+        Some(Ok(Message::Close(Some(f)))) => assert_eq!(u16::from(f.code), 1000),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    let _ = ws.send(Message::Close(None)).await;
+    drop(ws);
+    drop(first);
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("axum::serve stops once the connections ended")
+        .unwrap()
+        .unwrap();
+}
+
+/// A receiver transport, for the race below.
+struct Receiver {
+    method: &'static str,
+    endpoint: &'static str,
+    open: &'static str,
+    polling: bool,
+}
+
+const RECEIVERS: [Receiver; 5] = [
+    Receiver {
+        method: "POST",
+        endpoint: "xhr",
+        open: "o\n",
+        polling: true,
+    },
+    Receiver {
+        method: "POST",
+        endpoint: "xhr_streaming",
+        open: "o\n",
+        polling: false,
+    },
+    Receiver {
+        method: "GET",
+        endpoint: "eventsource",
+        open: "data: o\r\n",
+        polling: false,
+    },
+    Receiver {
+        method: "GET",
+        endpoint: "htmlfile?c=cb",
+        open: "p(\"o\");",
+        polling: false,
+    },
+    Receiver {
+        method: "GET",
+        endpoint: "jsonp?c=cb",
+        open: "cb(\"o\");",
+        polling: true,
+    },
+];
+
+impl Receiver {
+    async fn open(&self, addr: std::net::SocketAddr, session: &str) -> Wire {
+        let path = format!("/echo/000/{session}/{}", self.endpoint);
+        let req = if self.method == "POST" {
+            post_req(&path)
+        } else {
+            get_req(&path)
+        };
+        Wire::open(addr, req).await
+    }
+
+    /// Reads until the response shows its first frame.
+    async fn first(&self, w: &mut Wire) -> String {
+        w.until(|b| b.contains("2010") || b.contains("1002") || b.contains(self.open))
+            .await
+    }
+}
+
+/// The protocol's "abort" sequence once; true when the re-poll got 2010.
+async fn abort_then_repoll(addr: std::net::SocketAddr, r: &Receiver, session: &str) -> bool {
+    let mut attached = r.open(addr, session).await;
+    assert!(r.first(&mut attached).await.contains(r.open));
+    if r.polling {
+        attached = r.open(addr, session).await;
+    }
+    let mut second = r.open(addr, session).await;
+    assert!(r.first(&mut second).await.contains("2010"));
+    drop(attached);
+    let mut again = r.open(addr, session).await;
+    let got = r.first(&mut again).await;
+    assert!(
+        got.contains("1002") || got.contains(r.open) || got.contains("2010"),
+        "{got}"
+    );
+    got.contains("2010")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repoll_after_an_abort_under_axum_serve_never_gets_2010() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().layer(SockJsLayer::new(Config::new("/echo"), fragile));
+    tokio::spawn(axum::serve(listener, app).into_future());
+    const RUNS: usize = 300;
+    const CONCURRENT: usize = 30;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (t, r) in RECEIVERS.iter().enumerate() {
+        for c in 0..CONCURRENT {
+            tasks.spawn(async move {
+                let mut busy = 0;
+                for i in 0..RUNS / CONCURRENT {
+                    if abort_then_repoll(addr, r, &format!("r{t}c{c}i{i}")).await {
+                        busy += 1;
+                    }
+                }
+                (r.endpoint, busy)
+            });
+        }
+    }
+    let mut busy_by_transport = std::collections::BTreeMap::new();
+    while let Some(done) = tasks.join_next().await {
+        let (endpoint, busy) = done.expect("run");
+        *busy_by_transport.entry(endpoint).or_insert(0) += busy;
+    }
+    assert_eq!(busy_by_transport.len(), RECEIVERS.len());
+    for (endpoint, busy) in busy_by_transport {
+        assert_eq!(
+            busy, 0,
+            "{endpoint}: re-poll answered 2010 after an abort ({RUNS} runs)"
+        );
+    }
+}
