@@ -1,7 +1,7 @@
 //! Response bodies: fixed chunks, and the receiver body that streams frames
 //! out of a session.
 
-use crate::session::Shared;
+use crate::shared::Shared;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use sockjs_core::{ReceiverId, HEARTBEAT};

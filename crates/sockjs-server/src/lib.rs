@@ -92,17 +92,27 @@
 //! [`SockJsService::session_count`] reports the live sessions.
 #![deny(missing_docs)]
 
+// The modules follow a request's path, and import only downwards:
+// service (tower glue) -> dispatch -> pages | transport::{receive, send} |
+// ws::handshake -> ws::session -> state (registry, expiry, handler tasks)
+// -> session (the application's handle) -> shared (the per-session state)
+// -> body / clock; config, cors, error and shutdown are leaves.
 mod body;
 mod clock;
 mod config;
 mod cors;
+mod dispatch;
 mod error;
 mod handler;
+mod pages;
 mod registry;
 mod serve;
 mod service;
 mod session;
+mod shared;
 mod shutdown;
+mod state;
+mod transport;
 mod ws;
 
 pub use body::SockJsBody;
@@ -113,6 +123,7 @@ pub use config::{
 pub use handler::Handler;
 pub use serve::{serve, Serve};
 pub use service::{BoxError, NotFound, ResponseBody, ResponseFuture, SockJsLayer, SockJsService};
-pub use session::{CloseReason, SendError, Session, SessionSender, TrySendError};
+pub use session::{CloseReason, Session, SessionSender};
+pub use shared::{SendError, TrySendError};
 pub use shutdown::Shutdown;
 pub use sockjs_core::ReadyState;

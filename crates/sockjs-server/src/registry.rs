@@ -1,7 +1,7 @@
 //! The live sessions of one service, in shards so that requests for
 //! different sessions rarely contend on the same lock.
 
-use crate::session::Shared;
+use crate::shared::Shared;
 use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};

@@ -1,0 +1,115 @@
+//! Dispatch: a request under the prefix is parsed into a [`Route`] once,
+//! then handed to the one place that answers it (a fixed page, an HTTP
+//! receiver or sender, or the websocket handshake).
+
+use crate::body::SockJsBody;
+use crate::config::{Config, Transport};
+use crate::cors;
+use crate::error::HttpError;
+use crate::handler::Handler;
+use crate::pages;
+use crate::service::{under_prefix, BoxError};
+use crate::state::State;
+use crate::transport::{receive, send};
+use crate::ws::handshake;
+use http::request::Parts;
+use http::{Request, Response};
+use http_body::Body;
+use sockjs_core::{Endpoint, Route, RouteError};
+use std::sync::Arc;
+
+pub(crate) async fn handle<H, B>(state: Arc<State<H>>, req: Request<B>) -> Response<SockJsBody>
+where
+    H: Handler,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = req.into_parts();
+    match dispatch(&state, parts, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn transport_of(e: Endpoint) -> Option<Transport> {
+    Some(match e {
+        Endpoint::Websocket => Transport::Websocket,
+        Endpoint::Xhr => Transport::XhrPolling,
+        Endpoint::XhrStreaming => Transport::XhrStreaming,
+        Endpoint::EventSource => Transport::EventSource,
+        Endpoint::HtmlFile => Transport::HtmlFile,
+        Endpoint::Jsonp | Endpoint::JsonpSend => Transport::JsonpPolling,
+        Endpoint::XhrSend => return None,
+        _ => return None,
+    })
+}
+
+fn endpoint_enabled(config: &Config, e: Endpoint) -> bool {
+    match transport_of(e) {
+        Some(Transport::JsonpPolling) => {
+            config.is_enabled(Transport::JsonpPolling) && !cors::refuses_unchecked(&config.cors)
+        }
+        Some(t) => config.is_enabled(t),
+        // xhr_send serves every transport that has no send endpoint of its own.
+        None => [
+            Transport::XhrPolling,
+            Transport::XhrStreaming,
+            Transport::EventSource,
+            Transport::HtmlFile,
+        ]
+        .iter()
+        .any(|t| config.is_enabled(*t)),
+    }
+}
+
+async fn dispatch<H, B>(state: &Arc<State<H>>, parts: Parts, body: B) -> Result<Response<SockJsBody>, HttpError>
+where
+    H: Handler,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let config = &state.config;
+    let path = parts.uri.path();
+    let rel = under_prefix(path, &config.prefix).unwrap_or("");
+    let route = sockjs_core::route(parts.method.as_str(), rel).map_err(|e| match e {
+        RouteError::MethodNotAllowed(allow) => HttpError::MethodNotAllowed(allow),
+        _ => HttpError::NotFound,
+    })?;
+    match route {
+        Route::Greeting => Ok(pages::greeting()),
+        Route::Iframe => pages::iframe(state, &parts),
+        Route::Info => pages::info(config, &parts),
+        Route::Preflight {
+            allow: methods,
+            endpoint,
+        } => {
+            if endpoint.is_some_and(|e| !endpoint_enabled(config, e)) {
+                return Err(HttpError::NotFound);
+            }
+            pages::preflight(config, methods, &parts)
+        }
+        Route::RawWebsocket => {
+            if !config.is_enabled(Transport::RawWebsocket) {
+                return Err(HttpError::NotFound);
+            }
+            cors::decide(&config.cors, &parts)?;
+            handshake::upgrade(state, parts, None)
+        }
+        Route::Session { session, endpoint, .. } => {
+            if !endpoint_enabled(config, endpoint) || session.len() > config.max_session_id_len {
+                return Err(HttpError::NotFound);
+            }
+            let allow = cors::decide(&config.cors, &parts)?;
+            match endpoint {
+                Endpoint::Websocket => handshake::upgrade(state, parts.clone(), Some(session)),
+                Endpoint::XhrSend | Endpoint::JsonpSend => {
+                    send::send(state, &parts, body, session, endpoint, &allow).await
+                }
+                _ => receive::receive(state, &parts, body, session, endpoint, &allow).await,
+            }
+        }
+        _ => Err(HttpError::NotFound),
+    }
+}

@@ -1,0 +1,214 @@
+//! The live sessions of one service: their registries and count, starting
+//! a session (and its application task), and forgetting it once it expired.
+
+use crate::clock::{after_std, now};
+use crate::config::Config;
+use crate::error::HttpError;
+use crate::handler::Handler;
+use crate::registry::Registry;
+use crate::session::Session;
+use crate::shared::{short_id, ConnInfo, Shared};
+use crate::shutdown::{OnShutdown, SHUTTING_DOWN};
+use bytes::Bytes;
+use http::header::HeaderValue;
+use sha1::{Digest, Sha1};
+use sockjs_core::{DecodeLimits, QueueLimits};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// State shared by every clone of one SockJS service.
+pub(crate) struct State<H> {
+    pub(crate) config: Config,
+    handler: H,
+    pub(crate) sessions: Registry<Arc<str>>,
+    pub(crate) ws_sessions: Registry<u64>,
+    next_ws: AtomicU64,
+    pub(crate) iframe: Bytes,
+    pub(crate) etag: HeaderValue,
+    /// Live sessions, counted by [`SessionSlot`]s (bounded by `max_sessions`).
+    live: Arc<AtomicUsize>,
+}
+
+/// One reserved place among a service's live sessions, given back when
+/// dropped: an HTTP session's slot lives in its expiry timer, a websocket
+/// session's in its connection task, so a session is counted until it is
+/// forgotten, however it ends.
+pub(crate) struct SessionSlot(Arc<AtomicUsize>);
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl<H> State<H> {
+    fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            max_messages: self.config.max_queued_messages,
+            max_bytes: self.config.max_queued_bytes,
+        }
+    }
+
+    pub(crate) fn decode_limits(&self) -> DecodeLimits {
+        DecodeLimits {
+            max_bytes: self.config.max_message_size,
+            max_messages: self.config.max_messages_per_send,
+        }
+    }
+
+    pub(crate) fn close_all(&self, code: u16, reason: &str) {
+        for s in self.sessions.all().into_iter().chain(self.ws_sessions.all()) {
+            s.close(code, reason);
+        }
+    }
+
+    pub(crate) fn session_count(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+
+    /// Reserves a place for one more session, or refuses with 503 at `max_sessions`.
+    pub(crate) fn try_reserve(&self) -> Result<SessionSlot, HttpError> {
+        if self.config.shutdown.is_triggered() {
+            return Err(HttpError::ShuttingDown);
+        }
+        let max = self.config.max_sessions;
+        let mut cur = self.live.load(Ordering::Acquire);
+        loop {
+            if cur >= max {
+                return Err(HttpError::TooManySessions);
+            }
+            match self
+                .live
+                .compare_exchange_weak(cur, cur + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(SessionSlot(self.live.clone())),
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
+
+impl<H: Handler> State<H> {
+    /// Creates a session and starts the application on it.
+    pub(crate) fn start_session(
+        self: &Arc<Self>,
+        id: Arc<str>,
+        info: ConnInfo,
+    ) -> (Arc<Shared>, tokio::sync::mpsc::Receiver<String>, Arc<ConnInfo>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(self.config.inbound_capacity);
+        let core = sockjs_core::Session::new(now(), self.config.disconnect_delay, self.queue_limits());
+        (
+            Shared::new(id, core, tx, self.config.slow_consumer_timeout),
+            rx,
+            Arc::new(info),
+        )
+    }
+
+    /// Runs the application on `session` in a task of its own, inside a
+    /// span naming the service, the transport and a short session id. A
+    /// panicking application is logged and its session closed with
+    /// 1011 "Internal error" (see `Session`'s `Drop`); the panic goes no
+    /// further than its own task.
+    pub(crate) fn spawn_handler(&self, session: Session) {
+        use futures_util::FutureExt;
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "sockjs.session",
+            prefix = %self.config.prefix,
+            transport = %session.transport(),
+            session = %short_id(session.id_str()),
+        );
+        let app = self.handler.call(session);
+        tokio::spawn(
+            async move {
+                if let Err(panic) = std::panic::AssertUnwindSafe(app).catch_unwind().await {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .copied()
+                        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                        .unwrap_or("(not a string)");
+                    tracing::error!(panic = %what, "session handler panicked; session closed with 1011");
+                }
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Finds the HTTP session `id`, or creates it (starting the application
+    /// and its expiry timer); 503 when that would exceed `max_sessions`.
+    pub(crate) fn get_or_create(
+        self: &Arc<Self>,
+        id: &str,
+        info: impl FnOnce() -> ConnInfo,
+    ) -> Result<Arc<Shared>, HttpError> {
+        let mut map = self.sessions.shard(id);
+        if let Some(s) = map.get(id) {
+            return Ok(s.clone());
+        }
+        let slot = self.try_reserve()?;
+        let key: Arc<str> = id.into();
+        let (shared, rx, info) = self.start_session(key.clone(), info());
+        map.insert(key, shared.clone());
+        drop(map);
+        tracing::debug!(session = %short_id(id), transport = %info.transport, "session opened");
+        tokio::spawn(expiry_timer(Arc::downgrade(self), shared.clone(), slot));
+        self.spawn_handler(Session::new(shared.clone(), rx, info));
+        Ok(shared)
+    }
+}
+
+/// Forgets a session once it had no receiver for `disconnect_delay`, then
+/// gives its slot back (on return, with `_slot`).
+async fn expiry_timer<H>(state: std::sync::Weak<State<H>>, shared: Arc<Shared>, _slot: SessionSlot) {
+    loop {
+        let deadline = shared.lock().core.deadline();
+        let Some(state_ref) = state.upgrade() else { return };
+        // While a receiver is attached there is no deadline; look again after
+        // one delay (a detach can only set a later deadline than that).
+        let target = deadline.unwrap_or_else(|| after_std(now(), state_ref.config.disconnect_delay));
+        drop(state_ref);
+        tokio::time::sleep_until(target.into()).await;
+        if shared.lock().core.is_expired(now()) {
+            if let Some(state) = state.upgrade() {
+                state.sessions.remove_if_same(&*shared.id, &shared);
+            }
+            shared.expire(1000, "Session timed out");
+            tracing::debug!(session = %short_id(&shared.id), "session expired");
+            return;
+        }
+    }
+}
+
+pub(crate) fn new_state<H: Handler>(config: Config, handler: H) -> Arc<State<H>> {
+    let iframe = sockjs_core::iframe_page(&config.sockjs_url);
+    let digest = Sha1::digest(iframe.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let etag = HeaderValue::from_str(&format!("\"{hex}\"")).unwrap_or(HeaderValue::from_static("\"sockjs\""));
+    let shutdown = config.shutdown.clone();
+    let state = Arc::new(State {
+        config,
+        handler,
+        sessions: Registry::new(),
+        ws_sessions: Registry::new(),
+        next_ws: AtomicU64::new(0),
+        iframe: Bytes::from(iframe),
+        etag,
+        live: Arc::new(AtomicUsize::new(0)),
+    });
+    let weak: std::sync::Weak<dyn OnShutdown> = Arc::downgrade(&state) as std::sync::Weak<State<H>>;
+    shutdown.register(weak);
+    state
+}
+
+impl<H: Handler> OnShutdown for State<H> {
+    fn shut_down(&self) {
+        let (code, reason) = SHUTTING_DOWN;
+        self.close_all(code, reason);
+    }
+}
+
+/// Allocates an id for a websocket session (websocket sessions are not
+/// looked up by their URL's session id: each connection is its own session).
+pub(crate) fn next_ws_id<H>(state: &State<H>) -> u64 {
+    state.next_ws.fetch_add(1, Ordering::Relaxed)
+}

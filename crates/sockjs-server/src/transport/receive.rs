@@ -1,0 +1,99 @@
+//! HTTP receivers: xhr, xhr_streaming, eventsource, htmlfile and jsonp.
+//! Each request attaches to its session and streams frames out of it
+//! through a [`ReceiverBody`].
+
+use super::session_headers;
+use crate::body::{request_drain, ReceiverBody, SockJsBody};
+use crate::config::Transport;
+use crate::cors::AllowOrigin;
+use crate::error::HttpError;
+use crate::handler::Handler;
+use crate::shared::conn_info;
+use crate::state::State;
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::Response;
+use http_body::Body;
+use sockjs_core::{percent_decode, validate_callback, Attach, Endpoint, Receiver};
+use std::sync::Arc;
+
+fn query_param(parts: &Parts, names: &[&str]) -> Option<Result<String, ()>> {
+    let q = parts.uri.query()?;
+    for pair in q.split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if names.iter().any(|n| percent_decode(k.as_bytes(), true) == n.as_bytes()) {
+            return Some(String::from_utf8(percent_decode(v.as_bytes(), true)).map_err(|_| ()));
+        }
+    }
+    None
+}
+
+pub(crate) async fn receive<H: Handler, B>(
+    state: &Arc<State<H>>,
+    parts: &Parts,
+    body: B,
+    session: &str,
+    endpoint: Endpoint,
+    allow: &AllowOrigin,
+) -> Result<Response<SockJsBody>, HttpError>
+where
+    B: Body + Send + 'static,
+{
+    let (kind, transport) = match endpoint {
+        Endpoint::Xhr => (Receiver::XhrPolling, Transport::XhrPolling),
+        Endpoint::XhrStreaming => (Receiver::XhrStreaming, Transport::XhrStreaming),
+        Endpoint::EventSource => (Receiver::EventSource, Transport::EventSource),
+        Endpoint::HtmlFile => (Receiver::HtmlFile, Transport::HtmlFile),
+        Endpoint::Jsonp => (Receiver::JsonpPolling, Transport::JsonpPolling),
+        _ => return Err(HttpError::NotFound),
+    };
+    let callback = if kind.needs_callback() {
+        let raw = query_param(parts, &["c", "callback"]);
+        let decoded = match raw {
+            Some(Err(())) => return Err(sockjs_core::CallbackError::Invalid.into()),
+            Some(Ok(s)) => Some(s),
+            None => None,
+        };
+        validate_callback(decoded.as_deref())?.to_owned()
+    } else {
+        String::new()
+    };
+    let shared = state.get_or_create(session, || conn_info(&state.config, parts, transport))?;
+    let body = match shared.attach_within(state.config.receiver_grace).await {
+        Attach::Attached(rid) => SockJsBody::receiver(ReceiverBody::new(
+            shared,
+            rid,
+            kind,
+            &callback,
+            state.config.response_limit,
+            state.config.heartbeat_delay,
+            request_drain(body, state.config.max_message_size as u64),
+        )),
+        _ => {
+            let (code, reason) = sockjs_core::ANOTHER_CONNECTION;
+            let mut frame = String::new();
+            kind.wrap_frame(&sockjs_core::encode_close(code, reason), &callback, &mut frame);
+            SockJsBody::chunks([Bytes::from(kind.prelude(&callback)), Bytes::from(frame)])
+        }
+    };
+    let mut r = Response::new(body);
+    session_headers(
+        &state.config.jsessionid,
+        parts,
+        allow,
+        kind.content_type(),
+        r.headers_mut(),
+    );
+    if parts.version == http::Version::HTTP_10 {
+        // Without chunking, the end of the connection is the end of the body.
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if matches!(kind, Receiver::JsonpPolling | Receiver::HtmlFile) {
+        // Script and HTML bodies: no sniffing them into something else.
+        r.headers_mut()
+            .insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    }
+    Ok(r)
+}

@@ -1,0 +1,9 @@
+//! WebSocket: the handshake (`handshake`), the framed and raw session loop
+//! over the upgraded connection (`session`), and the guard that watches the
+//! inbound byte stream for fragment floods and stalled frames (`guard`).
+
+mod guard;
+pub(crate) mod handshake;
+mod session;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,369 @@
+//! One websocket session: frames in, frames out, heartbeats, the pong
+//! deadline and the closing handshake, over any byte stream.
+
+use super::guard::GuardError;
+use crate::handler::Handler;
+use crate::session::Session;
+use crate::shared::{ConnInfo, Shared};
+use crate::state::{next_ws_id, SessionSlot, State};
+use futures_util::{SinkExt, StreamExt};
+use sockjs_core::{decode_messages, Attach, DecodeLimits, ReceiverId};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+/// Runs one websocket session over any byte stream (tests drive it over an
+/// in-memory duplex). `_slot` counts the session until it ends.
+#[cfg(test)]
+pub(crate) async fn run<H, S>(
+    state: Arc<State<H>>,
+    ws: WebSocketStream<S>,
+    info: ConnInfo,
+    raw: bool,
+    slot: SessionSlot,
+) where
+    H: Handler,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    run_boxed(state, Box::new(ws), Box::new(info), raw, slot).await;
+}
+
+/// [`run`] on boxed values (see `upgrade` for why).
+pub(crate) async fn run_boxed<H, S>(
+    state: Arc<State<H>>,
+    ws: Box<WebSocketStream<S>>,
+    info: Box<ConnInfo>,
+    raw: bool,
+    _slot: SessionSlot,
+) where
+    H: Handler,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let key = next_ws_id(&state);
+    let (shared, rx, info) = state.start_session(format!("ws-{key}").into(), *info);
+    let Attach::Attached(rid) = shared.attach() else {
+        return;
+    };
+    state.ws_sessions.shard(&key).insert(key, shared.clone());
+    state.spawn_handler(Session::new(shared.clone(), rx, info));
+    let settings = Settings {
+        heartbeat: state.config.heartbeat_delay,
+        pong_timeout: state.config.websocket_pong_timeout,
+        write_timeout: state.config.slow_consumer_timeout,
+        limits: state.decode_limits(),
+    };
+    let inbound = shared.inbound();
+    drive(ws, &shared, rid, inbound, settings, raw).await;
+    // Whatever ended the loop, the session is over.
+    shared.expire(1006, "Connection closed");
+    shared.detach(rid, false);
+    state.ws_sessions.remove_if_same(&key, &shared);
+}
+
+#[derive(Clone, Copy)]
+struct Settings {
+    heartbeat: Duration,
+    pong_timeout: Option<Duration>,
+    /// Longest one write may wait for a peer that does not read.
+    write_timeout: Option<Duration>,
+    limits: DecodeLimits,
+}
+
+/// Runs one write (send, feed, flush) under the write deadline. False when
+/// it failed or the peer did not take the bytes in time; the caller then
+/// drops the connection (a close frame could not get through either).
+async fn write<F>(shared: &Shared, limit: Option<Duration>, op: F) -> bool
+where
+    F: std::future::Future<Output = Result<(), WsError>>,
+{
+    match limit {
+        None => op.await.is_ok(),
+        Some(t) => match tokio::time::timeout(t, op).await {
+            Ok(r) => r.is_ok(),
+            Err(_) => {
+                let (code, reason) = crate::shared::SLOW_CONSUMER;
+                tracing::debug!(session = %crate::shared::short_id(&shared.id), "websocket peer stopped reading");
+                shared.expire(code, reason);
+                false
+            }
+        },
+    }
+}
+
+enum Out {
+    Frame(sockjs_core::Outgoing),
+    Raw(Vec<String>),
+    RawClose(u16, String),
+}
+
+async fn next_out(shared: &Shared, rid: ReceiverId, raw: bool) -> Out {
+    if raw {
+        match shared.next_raw().await {
+            Ok(m) => Out::Raw(m),
+            Err((c, r)) => Out::RawClose(c, r),
+        }
+    } else {
+        Out::Frame(shared.next_frame(rid).await)
+    }
+}
+
+async fn reserve(tx: &Option<mpsc::Sender<String>>) -> Option<mpsc::Permit<'_, String>> {
+    match tx {
+        Some(tx) => tx.reserve().await.ok(),
+        None => None,
+    }
+}
+
+/// Hands pending inbound messages to the application while its queue has
+/// room, without waiting. What does not fit stays in `pending` for the
+/// `reserve` branch of the loop; on the common path, this saves a trip
+/// around the loop (and its polls) per message.
+fn forward_now(inbound: &Option<mpsc::Sender<String>>, pending: &mut VecDeque<String>) {
+    let Some(tx) = inbound else { return };
+    while let Some(m) = pending.pop_front() {
+        match tx.try_send(m) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(m)) => {
+                pending.push_front(m);
+                return;
+            }
+            // The application dropped its receiver: nobody will read.
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                pending.clear();
+                return;
+            }
+        }
+    }
+}
+
+/// The session loop. Inbound messages wait in `pending` until the
+/// application has room, and reading pauses meanwhile; outbound frames keep
+/// flowing, so an application blocked on a full outbound queue can never
+/// deadlock against a full inbound one.
+async fn drive<S>(
+    mut ws: Box<WebSocketStream<S>>,
+    shared: &Shared,
+    rid: ReceiverId,
+    inbound: Option<mpsc::Sender<String>>,
+    st: Settings,
+    raw: bool,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut pending: VecDeque<String> = VecDeque::new();
+    let heartbeat = tokio::time::sleep(st.heartbeat);
+    tokio::pin!(heartbeat);
+    let far = crate::clock::after(Instant::now(), crate::MAX_DURATION);
+    let pong = tokio::time::sleep_until(far);
+    tokio::pin!(pong);
+    let mut awaiting_pong = false;
+    loop {
+        tokio::select! {
+            out = next_out(shared, rid, raw) => {
+                let close = match out {
+                    Out::Frame(o) => {
+                        if !write(shared, st.write_timeout, ws.send(Message::Text(o.frame.into()))).await {
+                            return;
+                        }
+                        o.is_close.then(|| (1000u16, String::new()))
+                    }
+                    Out::Raw(msgs) => {
+                        // Boxed: the largest await of this loop (about 470
+                        // bytes), which would otherwise size every idle
+                        // session's task (see `fail`).
+                        let sent = Box::pin(write(shared, st.write_timeout, async {
+                            for m in msgs {
+                                ws.feed(Message::Text(m.into())).await?;
+                            }
+                            ws.flush().await
+                        }));
+                        if !sent.await {
+                            return;
+                        }
+                        None
+                    }
+                    Out::RawClose(c, r) => Some((c, r)),
+                };
+                if let Some((code, reason)) = close {
+                    close_gracefully(ws, code, reason).await;
+                    return;
+                }
+                heartbeat.as_mut().reset(crate::clock::after(Instant::now(), st.heartbeat));
+            }
+            permit = reserve(&inbound), if !pending.is_empty() => {
+                match (permit, pending.pop_front()) {
+                    (Some(p), Some(m)) => p.send(m),
+                    // The application dropped its receiver: nobody will read.
+                    _ => pending.clear(),
+                }
+            }
+            msg = ws.next(), if pending.is_empty() => {
+                // Any complete frame from the peer shows it is alive, as a
+                // pong does.
+                if matches!(msg, Some(Ok(_))) {
+                    awaiting_pong = false;
+                    pong.as_mut().reset(far);
+                }
+                match msg {
+                    Some(Ok(Message::Text(t))) => {
+                        if raw {
+                            pending.push_back(t.as_str().to_owned());
+                            forward_now(&inbound, &mut pending);
+                        } else if !t.is_empty() {
+                            match decode_messages(t.as_bytes(), st.limits) {
+                                Ok(v) => {
+                                    pending.extend(v);
+                                    forward_now(&inbound, &mut pending);
+                                }
+                                Err(sockjs_core::DecodeError::TooLarge | sockjs_core::DecodeError::TooManyMessages) => {
+                                    fail(ws, shared, 1009, "Message too big").await;
+                                    return;
+                                }
+                                // Broken framing: drop the connection at once.
+                                Err(_) => {
+                                    shared.expire(1002, "Broken framing");
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        fail(ws, shared, 1003, "Binary frames are not supported").await;
+                        return;
+                    }
+                    Some(Ok(Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) => {
+                        // Reply to the peer's close handshake before leaving.
+                        shared.expire(1000, "Normal closure");
+                        if !write(shared, st.write_timeout, ws.flush()).await {
+                            return;
+                        }
+                        // Boxed (rare; see `fail`).
+                        let _ = Box::pin(tokio::time::timeout(Duration::from_secs(1), async {
+                            while let Some(Ok(_)) = ws.next().await {}
+                        })).await;
+                        return;
+                    }
+                    Some(Ok(_)) => {
+                        // A ping: tungstenite queued the pong; send it.
+                        if !write(shared, st.write_timeout, ws.flush()).await {
+                            return;
+                        }
+                    }
+                    Some(Err(WsError::Capacity(_))) => {
+                        fail(ws, shared, 1009, "Message too big").await;
+                        return;
+                    }
+                    Some(Err(WsError::Utf8(_))) => {
+                        fail(ws, shared, 1007, "Invalid UTF-8").await;
+                        return;
+                    }
+                    Some(Err(WsError::Protocol(_))) => {
+                        fail(ws, shared, 1002, "Protocol error").await;
+                        return;
+                    }
+                    Some(Err(WsError::Io(e))) if GuardError::TooManyFragments.is(&e) => {
+                        fail(ws, shared, 1009, "Message too big").await;
+                        return;
+                    }
+                    Some(Err(WsError::Io(e))) if GuardError::FrameTimedOut.is(&e) => {
+                        let (code, reason) = FRAME_TIMED_OUT;
+                        fail(ws, shared, code, reason).await;
+                        return;
+                    }
+                    Some(Err(_)) | None => return,
+                }
+            }
+            // Liveness on both endpoints: a ping after each quiet heartbeat
+            // period (with an `h` frame on the framed endpoint, as the
+            // protocol wants), and a close when the peer shows no sign of
+            // life within the pong timeout. sockjs-node sends nothing on
+            // the raw endpoint, so there a silent or stalled client would
+            // hold its session forever.
+            () = &mut heartbeat => {
+                // Boxed: once per heartbeat period, and larger than the
+                // idle state (see `fail`).
+                let sent = Box::pin(write(shared, st.write_timeout, async {
+                    if !raw {
+                        ws.feed(Message::Text("h".into())).await?;
+                    }
+                    ws.send(Message::Ping(Default::default())).await
+                }));
+                if !sent.await {
+                    return;
+                }
+                if let (Some(t), false) = (st.pong_timeout, awaiting_pong) {
+                    awaiting_pong = true;
+                    pong.as_mut().reset(crate::clock::after(Instant::now(), t));
+                }
+                heartbeat.as_mut().reset(crate::clock::after(Instant::now(), st.heartbeat));
+            }
+            () = &mut pong, if awaiting_pong => {
+                awaiting_pong = false;
+                pong.as_mut().reset(far);
+                // The close frame goes out through the normal path above
+                // (a `c` frame, or the raw endpoint's websocket close).
+                let (code, reason) = NO_PONG;
+                shared.close(code, reason);
+            }
+        }
+    }
+}
+
+/// Ends the session with `code` and closes the websocket with the same code.
+///
+/// Boxed, as [`close_gracefully`]: an async state machine is as large as
+/// its largest await, so these end-of-session paths, inline, would make
+/// every idle session's task larger.
+fn fail<'a, S>(
+    ws: Box<WebSocketStream<S>>,
+    shared: &'a Shared,
+    code: u16,
+    reason: &'static str,
+) -> Pin<Box<impl Future<Output = ()> + 'a>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + 'a,
+{
+    Box::pin(async move {
+        shared.expire(code, reason);
+        close_gracefully(ws, code, reason.into()).await;
+    })
+}
+
+/// Sends a close frame and waits briefly for the peer's reply, so the
+/// closing handshake completes instead of the TCP connection being reset.
+/// Bounded as a whole: a peer that reads nothing cannot hold it. Boxed (see
+/// [`fail`]).
+fn close_gracefully<S>(mut ws: Box<WebSocketStream<S>>, code: u16, reason: String) -> Pin<Box<impl Future<Output = ()>>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    Box::pin(async move {
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            if WebSocketStream::close(&mut ws, Some(frame)).await.is_err() {
+                return;
+            }
+            while let Some(Ok(_)) = ws.next().await {}
+        })
+        .await;
+    })
+}
+
+/// The close for a peer that did not answer a heartbeat's ping in time.
+const NO_PONG: (u16, &str) = (3000, "No response from heartbeat");
+
+/// The close for a peer that started a frame and did not finish it in time.
+const FRAME_TIMED_OUT: (u16, &str) = (1008, "Frame timed out");

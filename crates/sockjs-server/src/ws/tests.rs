@@ -1,0 +1,268 @@
+//! The websocket session loop driven in memory.
+
+use super::guard::FragmentGuard;
+use super::handshake::ws_config;
+use super::session::run;
+use crate::config::{Config, Transport};
+use crate::handler::Handler;
+use crate::session::Session;
+use crate::shared::ConnInfo;
+use crate::state::{new_state, State};
+use futures_util::{SinkExt, StreamExt};
+use http::HeaderMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+async fn echo(mut s: Session) {
+    while let Some(m) = s.recv().await {
+        if s.send(m).await.is_err() {
+            break;
+        }
+    }
+}
+
+fn info(transport: Transport) -> ConnInfo {
+    ConnInfo {
+        transport,
+        remote_addr: None,
+        url: "/x".into(),
+        path: "/x".into(),
+        prefix: String::new(),
+        headers: HeaderMap::new(),
+    }
+}
+
+/// Starts a session loop over an in-memory pipe and returns the client end.
+async fn connect<H: Handler>(config: Config, handler: H, raw: bool) -> WebSocketStream<tokio::io::DuplexStream> {
+    let (a, b) = tokio::io::duplex(1 << 20);
+    let state = new_state(config, handler);
+    let t = if raw {
+        Transport::RawWebsocket
+    } else {
+        Transport::Websocket
+    };
+    let slot = state.try_reserve().expect("room for a session");
+    tokio::spawn(async move {
+        let ws = WebSocketStream::from_raw_socket(a, Role::Server, None).await;
+        run(state, ws, info(t), raw, slot).await;
+    });
+    WebSocketStream::from_raw_socket(b, Role::Client, None).await
+}
+
+async fn text(ws: &mut WebSocketStream<tokio::io::DuplexStream>) -> String {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return t.as_str().to_owned(),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+}
+
+async fn close_frame(ws: &mut WebSocketStream<tokio::io::DuplexStream>) -> (u16, String) {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Close(Some(f)))) => return (f.code.into(), f.reason.as_str().to_owned()),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("expected close, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn framed_echo_in_memory() {
+    let mut ws = connect(Config::new(""), echo, false).await;
+    assert_eq!(text(&mut ws).await, "o");
+    ws.send(Message::Text(r#"["a","b\u2028"]"#.into())).await.unwrap();
+    // Both messages may arrive in one frame or two; collect until both are in.
+    let mut got = String::new();
+    while got.matches('"').count() < 4 {
+        got.push_str(&text(&mut ws).await);
+    }
+    assert!(got == r#"a["a","b\u2028"]"# || got == r#"a["a"]a["b\u2028"]"#, "{got}");
+}
+
+#[tokio::test]
+async fn server_close_sends_frame_then_ws_close() {
+    let mut ws = connect(Config::new(""), |s: Session| async move { s.close(3001, "bye") }, false).await;
+    assert_eq!(text(&mut ws).await, "o");
+    assert_eq!(text(&mut ws).await, r#"c[3001,"bye"]"#);
+    assert_eq!(close_frame(&mut ws).await.0, 1000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn heartbeat_then_pong_deadline() {
+    let cfg = Config::new("")
+        .heartbeat_delay(Duration::from_secs(25))
+        .websocket_pong_timeout(Some(Duration::from_secs(10)));
+    let mut ws = connect(cfg, echo, false).await;
+    assert_eq!(text(&mut ws).await, "o");
+    // Stop reading (a reading tungstenite client answers pings by itself)
+    // past the heartbeat and the pong deadline.
+    tokio::time::sleep(Duration::from_secs(36)).await;
+    assert_eq!(text(&mut ws).await, "h");
+    assert_eq!(text(&mut ws).await, r#"c[3000,"No response from heartbeat"]"#);
+}
+
+#[tokio::test]
+async fn oversized_message_closes_1009() {
+    let mut ws = connect(Config::new("").max_message_size(1000), echo, false).await;
+    assert_eq!(text(&mut ws).await, "o");
+    let big = format!("[\"{}\"]", "x".repeat(1001));
+    ws.send(Message::Text(big.into())).await.unwrap();
+    assert_eq!(close_frame(&mut ws).await.0, 1009);
+}
+
+/// Like `connect`, with the server end behind a `FragmentGuard` and a
+/// pipe of `pipe` bytes; returns the client end and the service state.
+async fn connect_guarded<H: Handler>(
+    config: Config,
+    handler: H,
+    pipe: usize,
+) -> (WebSocketStream<tokio::io::DuplexStream>, Arc<State<H>>) {
+    let (a, b) = tokio::io::duplex(pipe);
+    let state = new_state(config, handler);
+    let slot = state.try_reserve().expect("room for a session");
+    let st = state.clone();
+    tokio::spawn(async move {
+        let cfg = ws_config(&st.config, false);
+        let io = FragmentGuard::new(a, st.config.max_fragments, st.config.websocket_frame_timeout);
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg)).await;
+        run(st.clone(), ws, info(Transport::Websocket), false, slot).await;
+    });
+    (WebSocketStream::from_raw_socket(b, Role::Client, None).await, state)
+}
+
+fn fragments(text: &str, pieces: usize) -> Vec<Message> {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let bytes = text.as_bytes();
+    let step = bytes.len().div_ceil(pieces);
+    (0..pieces)
+        .map(|i| {
+            let part = bytes[(i * step).min(bytes.len())..((i + 1) * step).min(bytes.len())].to_vec();
+            let op = if i == 0 { Data::Text } else { Data::Continue };
+            Message::Frame(Frame::message(part, OpCode::Data(op), i + 1 == pieces))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn fragment_cap_closes_1009() {
+    let (mut ws, state) = connect_guarded(Config::new("").max_fragments(8), echo, 1 << 20).await;
+    assert_eq!(text(&mut ws).await, "o");
+    // Exactly at the cap (and a ping between fragments) is fine.
+    let mut frames = fragments(r#"["abcdefghijklmnop"]"#, 8);
+    frames.insert(3, Message::Ping(Default::default()));
+    for f in frames {
+        ws.send(f).await.unwrap();
+    }
+    assert_eq!(text(&mut ws).await, r#"a["abcdefghijklmnop"]"#);
+    for f in fragments(r#"["abcdefghijklmnop"]"#, 9) {
+        ws.send(f).await.unwrap();
+    }
+    assert_eq!(close_frame(&mut ws).await, (1009, "Message too big".to_owned()));
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while state.session_count() != 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("session reclaimed");
+}
+
+#[test]
+fn fragment_guard_parses_split_headers() {
+    let mut g = FragmentGuard::new((), 2, None);
+    // Masked text frame, not final, 126-length form (300 bytes), fed
+    // one byte at a time, then two continuations: the third frame
+    // passes the cap.
+    let mut frame = vec![0x01, 0x80 | 126, 0x01, 0x2c, 1, 2, 3, 4];
+    frame.extend(std::iter::repeat_n(0u8, 300));
+    for b in &frame {
+        assert!(g.observe(std::slice::from_ref(b)));
+    }
+    let cont = [0x00, 0x80, 9, 9, 9, 9];
+    assert!(g.observe(&cont));
+    // A control frame between fragments does not count.
+    assert!(g.observe(&[0x89, 0x80, 0, 0, 0, 0]));
+    assert!(!g.observe(&cont));
+    // Final frames reset the count.
+    let mut g = FragmentGuard::new((), 1, None);
+    for _ in 0..10 {
+        assert!(g.observe(&[0x81, 0x81, 0, 0, 0, 0, b'x']));
+    }
+}
+
+#[tokio::test]
+async fn message_size_is_measured_decoded() {
+    // 200 escaped characters: 1200 bytes on the wire, 200 decoded.
+    let (mut ws, _state) = connect_guarded(Config::new("").max_message_size(256), echo, 1 << 20).await;
+    assert_eq!(text(&mut ws).await, "o");
+    let escaped = format!("[\"{}\"]", "\\u0041".repeat(200));
+    ws.send(Message::Text(escaped.into())).await.unwrap();
+    assert_eq!(text(&mut ws).await, format!("a[\"{}\"]", "A".repeat(200)));
+    let big = format!("[\"{}\"]", "\\u0041".repeat(257));
+    ws.send(Message::Text(big.into())).await.unwrap();
+    assert_eq!(close_frame(&mut ws).await.0, 1009);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stalled_peer_is_dropped_after_the_write_deadline() {
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+    let closed_tx = std::sync::Mutex::new(Some(closed_tx));
+    let flood = move |s: Session| {
+        let tx = closed_tx.lock().unwrap().take();
+        async move {
+            let chunk = "x".repeat(1000);
+            let mut sent = 0;
+            while s.send(chunk.clone()).await.is_ok() {
+                sent += 1;
+            }
+            let reason = s.closed().await;
+            if let Some(tx) = tx {
+                let _ = tx.send((sent, reason));
+            }
+        }
+    };
+    let cfg = Config::new("")
+        .slow_consumer_timeout(Some(Duration::from_secs(4)))
+        .max_queued(16, 1 << 20)
+        .heartbeat_delay(Duration::from_secs(3600));
+    // The client never reads: a 4 KiB pipe fills at once.
+    let (ws, state) = connect_guarded(cfg, flood, 4096).await;
+    let started = tokio::time::Instant::now();
+    let (sent, reason) = closed_rx.await.expect("session ended");
+    assert!(sent >= 16, "queue filled first ({sent})");
+    assert_eq!((reason.code, reason.reason.as_str()), (1013, "Slow consumer"));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(9),
+        "{took:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while state.session_count() != 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("session reclaimed");
+    drop(ws);
+}
+
+#[tokio::test]
+async fn raw_echo_and_close_with_code() {
+    let mut ws = connect(Config::new(""), echo, true).await;
+    ws.send(Message::Text("Hello world!\u{ffff}".into())).await.unwrap();
+    assert_eq!(text(&mut ws).await, "Hello world!\u{ffff}");
+    let mut ws = connect(
+        Config::new(""),
+        |s: Session| async move { s.close(3000, "Go away!") },
+        true,
+    )
+    .await;
+    assert_eq!(close_frame(&mut ws).await, (3000, "Go away!".to_owned()));
+}
