@@ -8,7 +8,7 @@ use crate::cors;
 use crate::error::HttpError;
 use crate::handler::Handler;
 use crate::pages;
-use crate::service::{under_prefix, BoxError};
+use crate::error::BoxError;
 use crate::state::State;
 use crate::transport::{receive, send};
 use crate::ws::handshake;
@@ -111,5 +111,25 @@ where
             }
         }
         _ => Err(HttpError::NotFound),
+    }
+}
+
+/// The path under `prefix`, if `path` is `prefix` itself or below it on a
+/// segment boundary.
+pub(crate) fn under_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = path.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_matches_whole_segments() {
+        assert_eq!(under_prefix("/echo", "/echo"), Some(""));
+        assert_eq!(under_prefix("/echo/info", "/echo"), Some("/info"));
+        assert_eq!(under_prefix("/echoes", "/echo"), None);
+        assert_eq!(under_prefix("/x", ""), Some("/x"));
     }
 }

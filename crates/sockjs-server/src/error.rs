@@ -88,6 +88,9 @@ impl HttpError {
     }
 }
 
+/// The error type of response bodies.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 pub(crate) const TEXT_PLAIN: &str = "text/plain; charset=UTF-8";
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_service::Service;
 
-use crate::service::BoxError;
+use crate::error::BoxError;
 
 /// Serves `service` on `listener` (HTTP/1.0, HTTP/1.1 with upgrades, and
 /// HTTP/2). Await the returned value to run; add

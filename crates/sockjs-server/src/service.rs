@@ -2,7 +2,7 @@
 
 use crate::body::SockJsBody;
 use crate::config::Config;
-use crate::dispatch::handle;
+use crate::dispatch::{handle, under_prefix};
 use crate::error::HttpError;
 use crate::handler::Handler;
 use crate::state::{new_state, State};
@@ -17,8 +17,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use tower_service::Service;
 
-/// The error type of response bodies.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::error::BoxError;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -255,13 +254,6 @@ where
     }
 }
 
-/// The path under `prefix`, if `path` is `prefix` itself or below it on a
-/// segment boundary.
-pub(crate) fn under_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
-    let rest = path.strip_prefix(prefix)?;
-    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
-}
-
 impl<H, S, ReqBody, ResBody> Service<Request<ReqBody>> for SockJsService<H, S>
 where
     H: Handler,
@@ -289,18 +281,5 @@ where
                 fut: self.inner.call(req),
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_matches_whole_segments() {
-        assert_eq!(under_prefix("/echo", "/echo"), Some(""));
-        assert_eq!(under_prefix("/echo/info", "/echo"), Some("/info"));
-        assert_eq!(under_prefix("/echoes", "/echo"), None);
-        assert_eq!(under_prefix("/x", ""), Some("/x"));
     }
 }

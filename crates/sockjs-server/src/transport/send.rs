@@ -4,8 +4,7 @@
 use super::session_headers;
 use crate::body::SockJsBody;
 use crate::cors::AllowOrigin;
-use crate::error::{HttpError, TEXT_PLAIN};
-use crate::service::BoxError;
+use crate::error::{BoxError, HttpError, TEXT_PLAIN};
 use crate::shared::short_id;
 use crate::state::State;
 use http::header;
