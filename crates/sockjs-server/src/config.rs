@@ -1,107 +1,10 @@
 //! Service options: one `Config`, built by value.
 
+use crate::cors::{Cors, CorsDecision, JSessionId};
 use http::request::Parts;
-use http::HeaderValue;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A function from the request to the `Set-Cookie` value to answer.
-pub type CookieFn = Arc<dyn Fn(&Parts) -> Option<HeaderValue> + Send + Sync>;
-
-/// What to do about the `JSESSIONID` cookie that load balancers use for
-/// sticky sessions.
-#[derive(Clone, Default)]
-#[non_exhaustive]
-pub enum JSessionId {
-    /// No cookie; `/info` says `"cookie_needed": false`.
-    #[default]
-    Off,
-    /// Every session response and xhr/info preflight sets
-    /// `JSESSIONID=<the request's value, else "dummy">; path=/`, and `/info`
-    /// says `"cookie_needed": true`.
-    On,
-    /// A function decides the full `Set-Cookie` value from the request (or
-    /// `None` for no cookie); `/info` says `"cookie_needed": true`.
-    Custom(CookieFn),
-}
-
-impl fmt::Debug for JSessionId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JSessionId::Off => f.write_str("Off"),
-            JSessionId::On => f.write_str("On"),
-            JSessionId::Custom(_) => f.write_str("Custom(..)"),
-        }
-    }
-}
-
-/// A custom CORS rule's answer for one request `Origin`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum CorsDecision {
-    /// Allow, answering `Access-Control-Allow-Origin: <value>` with credentials.
-    Allow(HeaderValue),
-    /// Allow, answering with the request's own `Origin` (with credentials),
-    /// as [`Cors::ReflectAny`] would.
-    Reflect,
-    /// Refuse: the request gets `403 Forbidden` on `/info`, preflights,
-    /// every session endpoint and both websocket handshakes. The greeting
-    /// and the iframe page (loaded by navigation, same-origin) stay served.
-    Refuse,
-}
-
-/// The origin policy. One policy drives the CORS headers, the websocket
-/// handshakes (framed and raw), `/info` and the iframe page.
-///
-/// Whatever the policy, a request **without** an `Origin` header is served
-/// (answered with `Access-Control-Allow-Origin: *`, no credentials, unless
-/// CORS is disabled): browsers always send `Origin` on cross-origin
-/// requests and websocket handshakes, so a missing one means a
-/// non-browser client or a same-origin `GET`, neither of which an origin
-/// check protects against. `Origin: null` (sandboxed frames, `file:`
-/// pages) is an origin like any other: reflected by
-/// [`Cors::ReflectAny`] as the protocol requires, refused by
-/// [`Cors::AllowList`] unless `"null"` is listed.
-///
-/// Whenever the answer depends on the request's `Origin` (every policy but
-/// [`Cors::Disabled`]), responses carrying CORS headers also carry
-/// `Vary: Origin`, so no cache serves one origin's answer to another.
-#[derive(Clone, Default)]
-#[non_exhaustive]
-pub enum Cors {
-    /// Reflect any `Origin` with `Access-Control-Allow-Credentials: true`
-    /// (`*` without credentials when there is no `Origin`), as sockjs-node does.
-    #[default]
-    ReflectAny,
-    /// Only these origins (exact or pattern, see [`OriginPattern`]) are
-    /// served, reflected with credentials. Any other `Origin` gets
-    /// `403 Forbidden` on `/info`, preflights, every session endpoint and
-    /// both websocket handshakes. The transports that cannot be
-    /// origin-checked are off: `jsonp` and `jsonp_send` (script tags and
-    /// form posts from any page) and the iframe page (which relays for any
-    /// page that frames it) answer 404, as disabled transports do; clients
-    /// fall back to the other transports.
-    AllowList(Arc<[OriginPattern]>),
-    /// No `Access-Control-*` header on any response, no iframe page (404),
-    /// and no `origins` in `/info`.
-    Disabled,
-    /// A user function maps the request's `Origin` to a decision (the
-    /// `custom_cors` option proposed for sockjs-node). Requests without
-    /// `Origin` are served as with [`Cors::ReflectAny`].
-    Custom(Arc<dyn Fn(&str) -> CorsDecision + Send + Sync>),
-}
-
-impl fmt::Debug for Cors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Cors::ReflectAny => f.write_str("ReflectAny"),
-            Cors::Disabled => f.write_str("Disabled"),
-            Cors::Custom(_) => f.write_str("Custom(..)"),
-            Cors::AllowList(l) => f.debug_tuple("AllowList").field(l).finish(),
-        }
-    }
-}
 
 /// One entry of a [`Cors::AllowList`]: an exact origin
 /// (`https://app.example.com`, `http://localhost:8080`, `null`) or a

@@ -5,10 +5,10 @@
 use crate::body::SockJsBody;
 use crate::config::{Config, Transport};
 use crate::cors;
+use crate::error::BoxError;
 use crate::error::HttpError;
 use crate::handler::Handler;
 use crate::pages;
-use crate::error::BoxError;
 use crate::state::State;
 use crate::transport::{receive, send};
 use crate::ws::handshake;

@@ -116,10 +116,8 @@ mod transport;
 mod ws;
 
 pub use body::SockJsBody;
-pub use config::{
-    BaseUrl, Config, CookieFn, Cors, CorsDecision, JSessionId, OriginPattern, OriginPatternError, Transport,
-    MAX_DURATION,
-};
+pub use config::{BaseUrl, Config, OriginPattern, OriginPatternError, Transport, MAX_DURATION};
+pub use cors::{CookieFn, Cors, CorsDecision, JSessionId};
 pub use handler::Handler;
 pub use serve::{serve, Serve};
 pub use service::{BoxError, NotFound, ResponseBody, ResponseFuture, SockJsLayer, SockJsService};

@@ -1,8 +1,9 @@
 //! The fixed answers: the greeting, `/info`, CORS preflights and the iframe page.
 
 use crate::body::SockJsBody;
-use crate::config::{BaseUrl, Config, Cors, JSessionId, Transport};
+use crate::config::{BaseUrl, Config, Transport};
 use crate::cors;
+use crate::cors::{Cors, JSessionId};
 use crate::error::{HttpError, TEXT_PLAIN};
 use crate::state::State;
 use http::header::{self, HeaderValue};

@@ -4,7 +4,7 @@
 pub(crate) mod receive;
 pub(crate) mod send;
 
-use crate::config::JSessionId;
+use crate::cors::JSessionId;
 use crate::cors::{self, AllowOrigin};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
