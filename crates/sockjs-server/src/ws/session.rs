@@ -166,13 +166,13 @@ async fn drive<S>(
     let pong = tokio::time::sleep_until(far);
     tokio::pin!(pong);
     let mut awaiting_pong = false;
-    loop {
+    let end = loop {
         tokio::select! {
             out = next_out(shared, rid, raw) => {
                 let close = match out {
                     Out::Frame(o) => {
                         if !write(shared, st.write_timeout, ws.send(Message::Text(o.frame.into()))).await {
-                            return;
+                            break End::Gone;
                         }
                         o.is_close.then(|| (1000u16, String::new()))
                     }
@@ -187,15 +187,14 @@ async fn drive<S>(
                             ws.flush().await
                         }));
                         if !sent.await {
-                            return;
+                            break End::Gone;
                         }
                         None
                     }
                     Out::RawClose(c, r) => Some((c, r)),
                 };
                 if let Some((code, reason)) = close {
-                    close_gracefully(ws, code, reason).await;
-                    return;
+                    break End::Close(code, reason);
                 }
                 heartbeat.as_mut().reset(crate::clock::after(Instant::now(), st.heartbeat));
             }
@@ -225,62 +224,48 @@ async fn drive<S>(
                                     forward_now(&inbound, &mut pending);
                                 }
                                 Err(sockjs_core::DecodeError::TooLarge | sockjs_core::DecodeError::TooManyMessages) => {
-                                    fail(ws, shared, 1009, "Message too big").await;
-                                    return;
+                                    break End::Fail(1009, "Message too big");
                                 }
                                 // Broken framing: drop the connection at once.
                                 Err(_) => {
                                     shared.expire(1002, "Broken framing");
-                                    return;
+                                    break End::Gone;
                                 }
                             }
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
-                        fail(ws, shared, 1003, "Binary frames are not supported").await;
-                        return;
+                        break End::Fail(1003, "Binary frames are not supported");
                     }
                     Some(Ok(Message::Pong(_))) => {}
                     Some(Ok(Message::Close(_))) => {
                         // Reply to the peer's close handshake before leaving.
                         shared.expire(1000, "Normal closure");
-                        if !write(shared, st.write_timeout, ws.flush()).await {
-                            return;
-                        }
-                        // Boxed (rare; see `fail`).
-                        let _ = Box::pin(tokio::time::timeout(Duration::from_secs(1), async {
-                            while let Some(Ok(_)) = ws.next().await {}
-                        })).await;
-                        return;
+                        break End::PeerClosed;
                     }
                     Some(Ok(_)) => {
                         // A ping: tungstenite queued the pong; send it.
                         if !write(shared, st.write_timeout, ws.flush()).await {
-                            return;
+                            break End::Gone;
                         }
                     }
                     Some(Err(WsError::Capacity(_))) => {
-                        fail(ws, shared, 1009, "Message too big").await;
-                        return;
+                        break End::Fail(1009, "Message too big");
                     }
                     Some(Err(WsError::Utf8(_))) => {
-                        fail(ws, shared, 1007, "Invalid UTF-8").await;
-                        return;
+                        break End::Fail(1007, "Invalid UTF-8");
                     }
                     Some(Err(WsError::Protocol(_))) => {
-                        fail(ws, shared, 1002, "Protocol error").await;
-                        return;
+                        break End::Fail(1002, "Protocol error");
                     }
                     Some(Err(WsError::Io(e))) if GuardError::TooManyFragments.is(&e) => {
-                        fail(ws, shared, 1009, "Message too big").await;
-                        return;
+                        break End::Fail(1009, "Message too big");
                     }
                     Some(Err(WsError::Io(e))) if GuardError::FrameTimedOut.is(&e) => {
                         let (code, reason) = FRAME_TIMED_OUT;
-                        fail(ws, shared, code, reason).await;
-                        return;
+                        break End::Fail(code, reason);
                     }
-                    Some(Err(_)) | None => return,
+                    Some(Err(_)) | None => break End::Gone,
                 }
             }
             // Liveness on both endpoints: a ping after each quiet heartbeat
@@ -299,7 +284,7 @@ async fn drive<S>(
                     ws.send(Message::Ping(Default::default())).await
                 }));
                 if !sent.await {
-                    return;
+                    break End::Gone;
                 }
                 if let (Some(t), false) = (st.pong_timeout, awaiting_pong) {
                     awaiting_pong = true;
@@ -316,7 +301,36 @@ async fn drive<S>(
                 shared.close(code, reason);
             }
         }
+    };
+    // The application's `recv()` ends now, not after the closing handshake.
+    drop(inbound);
+    match end {
+        End::Gone => {}
+        End::Close(code, reason) => close_gracefully(ws, code, reason).await,
+        End::Fail(code, reason) => fail(ws, shared, code, reason).await,
+        End::PeerClosed => {
+            // Reply to the peer's close handshake before leaving.
+            if write(shared, st.write_timeout, ws.flush()).await {
+                // Boxed (rare; see `fail`).
+                let _ = Box::pin(tokio::time::timeout(Duration::from_secs(1), async {
+                    while let Some(Ok(_)) = ws.next().await {}
+                }))
+                .await;
+            }
+        }
     }
+}
+
+/// How the session loop ended, and what is left to do on the connection.
+enum End {
+    /// Nothing: the connection is gone or unusable.
+    Gone,
+    /// Send a close frame with this code after the session's own frames.
+    Close(u16, String),
+    /// Close the session and the connection with this code.
+    Fail(u16, &'static str),
+    /// The peer sent its close frame: answer it and wait for the end.
+    PeerClosed,
 }
 
 /// Ends the session with `code` and closes the websocket with the same code.

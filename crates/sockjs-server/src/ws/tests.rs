@@ -107,6 +107,35 @@ async fn heartbeat_then_pong_deadline() {
     assert_eq!(text(&mut ws).await, r#"c[3000,"No response from heartbeat"]"#);
 }
 
+#[tokio::test(start_paused = true)]
+async fn recv_ends_when_the_pong_deadline_closes_the_session() {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = std::sync::Mutex::new(Some(tx));
+    let handler = move |mut s: Session| {
+        let tx = tx.lock().unwrap().take();
+        async move {
+            while s.recv().await.is_some() {}
+            if let Some(tx) = tx {
+                let _ = tx.send(tokio::time::Instant::now());
+            }
+        }
+    };
+    let cfg = Config::new("")
+        .heartbeat_delay(Duration::from_secs(25))
+        .websocket_pong_timeout(Some(Duration::from_secs(10)));
+    let started = tokio::time::Instant::now();
+    // The client never reads again: no pong, no reply to the close frame.
+    let _ws = connect(cfg, handler, false).await;
+    let ended = rx.await.expect("recv() returned None");
+    // At the pong deadline (25 s + 10 s), not after the closing handshake's
+    // 2 s wait for a reply that never comes.
+    let took = ended - started;
+    assert!(
+        took >= Duration::from_secs(35) && took < Duration::from_millis(35_500),
+        "{took:?}"
+    );
+}
+
 #[tokio::test]
 async fn oversized_message_closes_1009() {
     let mut ws = connect(Config::new("").max_message_size(1000), echo, false).await;
