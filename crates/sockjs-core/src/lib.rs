@@ -19,12 +19,14 @@
 
 mod decode;
 mod frame;
+mod origin;
 mod route;
 mod session;
 mod transport;
 
 pub use decode::{decode_messages, jsonp_send_payload, percent_decode, DecodeError, DecodeLimits};
 pub use frame::{encode_close, encode_messages, must_escape, quote, quote_into, Frame, HEARTBEAT, OPEN};
+pub use origin::{OriginPattern, OriginPatternError};
 pub use route::{route, valid_id, Endpoint, Route, RouteError, MAX_ID_LEN};
 pub use session::{
     Attach, CloseEvent, Outgoing, PushError, QueueLimits, ReadyState, ReceiverId, Session, ANOTHER_CONNECTION,
