@@ -19,6 +19,7 @@
 
 mod decode;
 mod frame;
+mod http;
 mod origin;
 mod route;
 mod session;
@@ -26,6 +27,7 @@ mod transport;
 
 pub use decode::{decode_messages, jsonp_send_payload, percent_decode, DecodeError, DecodeLimits};
 pub use frame::{encode_close, encode_messages, must_escape, quote, quote_into, Frame, HEARTBEAT, OPEN};
+pub use http::{cookie_value, etag_matches, header_has_token, jsessionid_value, query_param, QueryError};
 pub use origin::{OriginPattern, OriginPatternError};
 pub use route::{route, valid_id, Endpoint, Route, RouteError, MAX_ID_LEN};
 pub use session::{
