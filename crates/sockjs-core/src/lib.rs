@@ -24,6 +24,7 @@ mod origin;
 mod route;
 mod session;
 mod transport;
+mod ws_frames;
 
 pub use decode::{decode_messages, jsonp_send_payload, percent_decode, DecodeError, DecodeLimits};
 pub use frame::{encode_close, encode_messages, must_escape, quote, quote_into, Frame, HEARTBEAT, OPEN};
@@ -35,3 +36,4 @@ pub use session::{
     CONNECTION_INTERRUPTED, GO_AWAY,
 };
 pub use transport::{iframe_page, info_json, validate_callback, CallbackError, Receiver, MAX_CALLBACK_LEN};
+pub use ws_frames::{FragmentCounter, TooManyFragments};
