@@ -71,6 +71,17 @@ impl fmt::Display for Transport {
     }
 }
 
+// A `TransportSet` is one bit per transport, by discriminant: `ALL` lists
+// them in that order, and they fit the `u8`.
+const _: () = {
+    let mut i = 0;
+    while i < Transport::ALL.len() {
+        assert!(Transport::ALL[i] as usize == i);
+        i += 1;
+    }
+    assert!(Transport::ALL.len() <= u8::BITS as usize);
+};
+
 /// A set of [`Transport`]s, e.g. the ones a service has enabled.
 ///
 /// ```
