@@ -3,77 +3,12 @@
 //! Parse first, dispatch later: the server matches on the returned value, and
 //! every rule about which paths and methods exist lives here.
 
+use crate::endpoint::Endpoint;
+
 /// Longest accepted `<server>` or `<session>` path segment, in bytes.
 ///
 /// Session ids are chosen by clients; a bound keeps the registry's keys small.
 pub const MAX_ID_LEN: usize = 128;
-
-/// A session endpoint: the last path segment of `/<server>/<session>/<endpoint>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Endpoint {
-    /// `websocket`: SockJS-framed WebSocket.
-    Websocket,
-    /// `xhr`: xhr-polling receiver.
-    Xhr,
-    /// `xhr_send`: messages posted by xhr transports (and eventsource/htmlfile).
-    XhrSend,
-    /// `xhr_streaming`: xhr-streaming receiver.
-    XhrStreaming,
-    /// `eventsource`: EventSource receiver.
-    EventSource,
-    /// `htmlfile`: htmlfile (forever-iframe) receiver.
-    HtmlFile,
-    /// `jsonp`: JSONP-polling receiver.
-    Jsonp,
-    /// `jsonp_send`: messages posted by the JSONP transport.
-    JsonpSend,
-}
-
-impl Endpoint {
-    /// Parses the last path segment.
-    pub fn from_segment(s: &str) -> Option<Endpoint> {
-        Some(match s {
-            "websocket" => Endpoint::Websocket,
-            "xhr" => Endpoint::Xhr,
-            "xhr_send" => Endpoint::XhrSend,
-            "xhr_streaming" => Endpoint::XhrStreaming,
-            "eventsource" => Endpoint::EventSource,
-            "htmlfile" => Endpoint::HtmlFile,
-            "jsonp" => Endpoint::Jsonp,
-            "jsonp_send" => Endpoint::JsonpSend,
-            _ => return None,
-        })
-    }
-
-    /// The path segment for this endpoint.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Endpoint::Websocket => "websocket",
-            Endpoint::Xhr => "xhr",
-            Endpoint::XhrSend => "xhr_send",
-            Endpoint::XhrStreaming => "xhr_streaming",
-            Endpoint::EventSource => "eventsource",
-            Endpoint::HtmlFile => "htmlfile",
-            Endpoint::Jsonp => "jsonp",
-            Endpoint::JsonpSend => "jsonp_send",
-        }
-    }
-
-    /// The methods this endpoint answers, as an `Allow` header value.
-    pub fn allow(self) -> &'static str {
-        match self {
-            Endpoint::Xhr | Endpoint::XhrSend | Endpoint::XhrStreaming => "OPTIONS, POST",
-            Endpoint::JsonpSend => "POST",
-            Endpoint::Websocket | Endpoint::EventSource | Endpoint::HtmlFile | Endpoint::Jsonp => "GET",
-        }
-    }
-
-    /// True for endpoints that receive messages from the server.
-    pub fn is_receiver(self) -> bool {
-        !matches!(self, Endpoint::XhrSend | Endpoint::JsonpSend | Endpoint::Websocket)
-    }
-}
 
 /// What a request under the prefix asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
