@@ -43,6 +43,7 @@ const MAX_HEAD: usize = 14;
 /// assert!(c.mid_frame() && c.mid_message());
 /// assert_eq!(c.observe(&[0x01, b'b']), Ok(()));
 /// assert!(!c.mid_frame() && c.mid_message());
+/// assert_eq!(c.frames_seen(), 2);
 /// // A third frame is one too many, even with FIN.
 /// assert_eq!(c.observe(&[0x80, 0x00]), Err(TooManyFragments));
 /// ```
@@ -56,6 +57,8 @@ pub struct FragmentCounter {
     have: usize,
     /// Payload bytes of the current frame still to skip.
     skip: u64,
+    /// Frames read in full so far.
+    seen: u64,
     failed: bool,
 }
 
@@ -69,6 +72,7 @@ impl FragmentCounter {
             head: [0; MAX_HEAD],
             have: 0,
             skip: 0,
+            seen: 0,
             failed: false,
         }
     }
@@ -85,6 +89,9 @@ impl FragmentCounter {
                 let n = (data.len() as u64).min(self.skip) as usize;
                 self.skip -= n as u64;
                 data = &data[n..];
+                if self.skip == 0 {
+                    self.seen += 1;
+                }
                 continue;
             }
             // Two bytes first: they tell how long the whole header is.
@@ -98,6 +105,9 @@ impl FragmentCounter {
             }
             self.skip = self.payload_len();
             self.have = 0;
+            if self.skip == 0 {
+                self.seen += 1;
+            }
             if let Err(e) = self.count(self.head[0]) {
                 self.failed = true;
                 return Err(e);
@@ -111,6 +121,13 @@ impl FragmentCounter {
     /// stalling a frame it started.
     pub fn mid_frame(&self) -> bool {
         self.have > 0 || self.skip > 0
+    }
+
+    /// How many frames (data and control) have been read in full. A caller
+    /// timing frames can tell from it whether the frame in progress after a
+    /// read is the one that was in progress before it.
+    pub fn frames_seen(&self) -> u64 {
+        self.seen
     }
 
     /// True when a data message has started (a data frame without FIN was

@@ -2,150 +2,11 @@
 
 use crate::cors::{Cors, CorsDecision, JSessionId};
 use http::request::Parts;
+use sockjs_core::TransportSet;
+pub use sockjs_core::{OriginPattern, OriginPatternError, Transport};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// One entry of a [`Cors::AllowList`]: an exact origin
-/// (`https://app.example.com`, `http://localhost:8080`, `null`) or a
-/// pattern whose host starts with `*.` (`https://*.example.com`: any
-/// subdomain, at any depth, but not `example.com` itself) and whose port
-/// may be `*` (`http://localhost:*`).
-///
-/// Matching is ASCII case-insensitive on the scheme and host, and exact on
-/// the port: an origin without a port matches only a pattern without one
-/// (browsers omit default ports from `Origin`).
-///
-/// ```
-/// use sockjs_server::OriginPattern;
-/// let p = OriginPattern::new("https://*.example.com").unwrap();
-/// assert!(p.matches("https://a.b.example.com"));
-/// assert!(!p.matches("https://example.com"));
-/// assert!(!p.matches("http://a.example.com"));
-/// assert!(!p.matches("https://a.example.com:8443"));
-/// assert!(OriginPattern::new("https://example.com/path").is_err());
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OriginPattern {
-    scheme: String,
-    /// Lowercase host; for a wildcard pattern, the suffix after `*`
-    /// (starting with `.`).
-    host: String,
-    wildcard_host: bool,
-    /// `None`: no port; `Some(None)`: any port; `Some(Some(p))`: exactly `p`.
-    port: Option<Option<u16>>,
-    null: bool,
-}
-
-/// Why an [`OriginPattern`] could not be parsed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid origin pattern {0:?}: expected scheme://host[:port], *.host or port * allowed, or null")]
-pub struct OriginPatternError(String);
-
-impl OriginPattern {
-    /// Parses `scheme://host[:port]` (host may start with `*.`, port may
-    /// be `*`) or `null`. Paths, queries, userinfo and a bare `*` are refused.
-    pub fn new(pattern: &str) -> Result<OriginPattern, OriginPatternError> {
-        let err = || OriginPatternError(pattern.to_owned());
-        if pattern == "null" {
-            return Ok(OriginPattern {
-                scheme: String::new(),
-                host: String::new(),
-                wildcard_host: false,
-                port: None,
-                null: true,
-            });
-        }
-        let (scheme, rest) = pattern.split_once("://").ok_or_else(err)?;
-        if scheme.is_empty() || !scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
-            return Err(err());
-        }
-        let (host, port) = match rest.rsplit_once(':') {
-            // An IPv6 literal's colons are inside brackets.
-            Some((h, p)) if !p.contains(']') => {
-                let port = if p == "*" {
-                    Some(None)
-                } else {
-                    Some(Some(parse_port(p).ok_or_else(err)?))
-                };
-                (h, port)
-            }
-            _ => (rest, None),
-        };
-        let (wildcard_host, host) = match host.strip_prefix('*') {
-            Some(suffix) if suffix.starts_with('.') && suffix.len() > 1 => (true, suffix),
-            Some(_) => return Err(err()),
-            None => (false, host),
-        };
-        let host_ok = !host.is_empty()
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._[]:".contains(&b));
-        if !host_ok || (!wildcard_host && host.starts_with('.')) {
-            return Err(err());
-        }
-        Ok(OriginPattern {
-            scheme: scheme.to_ascii_lowercase(),
-            host: host.to_ascii_lowercase(),
-            wildcard_host,
-            port,
-            null: false,
-        })
-    }
-
-    /// True when the request `Origin` value `origin` is allowed by this pattern.
-    pub fn matches(&self, origin: &str) -> bool {
-        if self.null {
-            return origin == "null";
-        }
-        let Some((scheme, rest)) = origin.split_once("://") else {
-            return false;
-        };
-        if !scheme.eq_ignore_ascii_case(&self.scheme) {
-            return false;
-        }
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) if !p.contains(']') => match parse_port(p) {
-                Some(p) => (h, Some(p)),
-                None => return false,
-            },
-            _ => (rest, None),
-        };
-        let port_ok = match (self.port, port) {
-            (None, None) => true,
-            (Some(None), Some(_)) => true,
-            (Some(Some(want)), Some(got)) => want == got,
-            _ => false,
-        };
-        if !port_ok || host.is_empty() || host.bytes().any(|b| b"/?#@ ".contains(&b)) {
-            return false;
-        }
-        if self.wildcard_host {
-            host.len() > self.host.len()
-                && host.is_char_boundary(host.len() - self.host.len())
-                && host[host.len() - self.host.len()..].eq_ignore_ascii_case(&self.host)
-                && !host[..host.len() - self.host.len()].ends_with('.')
-        } else {
-            host.eq_ignore_ascii_case(&self.host)
-        }
-    }
-}
-
-/// A port: 1 to 5 ASCII digits (no sign, no spaces) that fit a `u16`.
-fn parse_port(p: &str) -> Option<u16> {
-    if p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    p.parse().ok()
-}
-
-impl std::str::FromStr for OriginPattern {
-    type Err = OriginPatternError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        OriginPattern::new(s)
-    }
-}
 
 /// The `base_url` advertised by `/info`.
 #[derive(Clone)]
@@ -163,62 +24,6 @@ impl fmt::Debug for BaseUrl {
             BaseUrl::Fixed(u) => f.debug_tuple("Fixed").field(u).finish(),
             BaseUrl::PerRequest(_) => f.write_str("PerRequest(..)"),
         }
-    }
-}
-
-/// The transports a service offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Transport {
-    /// SockJS-framed WebSocket (`/<server>/<session>/websocket`).
-    Websocket,
-    /// Raw WebSocket without framing (`/websocket`).
-    RawWebsocket,
-    /// `xhr-streaming` (`xhr_streaming` + `xhr_send`).
-    XhrStreaming,
-    /// `xhr-polling` (`xhr` + `xhr_send`).
-    XhrPolling,
-    /// `eventsource` (+ `xhr_send`).
-    EventSource,
-    /// `htmlfile` (+ `xhr_send`).
-    HtmlFile,
-    /// `jsonp-polling` (`jsonp` + `jsonp_send`).
-    JsonpPolling,
-}
-
-impl Transport {
-    /// Every transport.
-    pub const ALL: [Transport; 7] = [
-        Transport::Websocket,
-        Transport::RawWebsocket,
-        Transport::XhrStreaming,
-        Transport::XhrPolling,
-        Transport::EventSource,
-        Transport::HtmlFile,
-        Transport::JsonpPolling,
-    ];
-
-    /// The name sockjs-node uses for the transport (`connection.protocol`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::Websocket => "websocket",
-            Transport::RawWebsocket => "websocket-raw",
-            Transport::XhrStreaming => "xhr-streaming",
-            Transport::XhrPolling => "xhr-polling",
-            Transport::EventSource => "eventsource",
-            Transport::HtmlFile => "htmlfile",
-            Transport::JsonpPolling => "jsonp-polling",
-        }
-    }
-
-    fn bit(self) -> u8 {
-        1 << (self as u8)
-    }
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -241,7 +46,7 @@ pub struct Config {
     pub(crate) heartbeat_delay: Duration,
     pub(crate) disconnect_delay: Duration,
     pub(crate) jsessionid: JSessionId,
-    pub(crate) transports: u8,
+    pub(crate) transports: TransportSet,
     pub(crate) cors: Cors,
     pub(crate) base_url: Option<BaseUrl>,
     pub(crate) max_message_size: usize,
@@ -289,7 +94,7 @@ impl Config {
             heartbeat_delay: Duration::from_secs(25),
             disconnect_delay: Duration::from_secs(5),
             jsessionid: JSessionId::Off,
-            transports: Transport::ALL.iter().fold(0, |a, t| a | t.bit()),
+            transports: TransportSet::all(),
             cors: Cors::ReflectAny,
             base_url: None,
             max_message_size: 1024 * 1024,
@@ -374,21 +179,21 @@ impl Config {
     /// Enables exactly the given transports; the routes of the others answer
     /// 404. Defaults to [`Transport::ALL`].
     pub fn transports(mut self, transports: impl IntoIterator<Item = Transport>) -> Self {
-        self.transports = transports.into_iter().fold(0, |a, t| a | t.bit());
+        self.transports = transports.into_iter().collect();
         self
     }
 
     fn set_transport(&mut self, t: Transport, on: bool) {
         if on {
-            self.transports |= t.bit();
+            self.transports.insert(t);
         } else {
-            self.transports &= !t.bit();
+            self.transports.remove(t);
         }
     }
 
     /// True when `t` is enabled.
     pub fn is_enabled(&self, t: Transport) -> bool {
-        self.transports & t.bit() != 0
+        self.transports.contains(t)
     }
 
     /// The CORS policy. Defaults to [`Cors::ReflectAny`].
@@ -638,50 +443,6 @@ mod tests {
         assert_eq!(Config::new("/").get_prefix(), "");
         assert_eq!(Config::new("echo/").get_prefix(), "/echo");
         assert_eq!(Config::new("/a/b").get_prefix(), "/a/b");
-    }
-
-    #[test]
-    fn origin_patterns() {
-        let p = |s: &str| OriginPattern::new(s).unwrap();
-        assert!(p("https://example.com").matches("https://example.com"));
-        assert!(p("https://example.com").matches("HTTPS://Example.COM"));
-        assert!(!p("https://example.com").matches("https://example.com:443"));
-        assert!(!p("https://example.com").matches("http://example.com"));
-        assert!(!p("https://example.com").matches("https://example.com.evil.org"));
-        assert!(!p("https://example.com").matches("https://evilexample.com"));
-        assert!(p("http://localhost:8080").matches("http://localhost:8080"));
-        assert!(!p("http://localhost:8080").matches("http://localhost:8081"));
-        assert!(!p("http://localhost:8080").matches("http://localhost:+8080"));
-        assert!(p("http://localhost:*").matches("http://localhost:1"));
-        assert!(!p("http://localhost:*").matches("http://localhost"));
-        let w = p("https://*.example.com");
-        assert!(w.matches("https://a.example.com"));
-        assert!(w.matches("https://a.b.example.com"));
-        assert!(!w.matches("https://example.com"));
-        assert!(!w.matches("https://.example.com"));
-        assert!(!w.matches("https://a..example.com"));
-        assert!(!w.matches("https://aexample.com"));
-        assert!(!w.matches("https://a.example.com.evil.org"));
-        assert!(!w.matches("https://evil.org/.example.com"));
-        assert!(!w.matches("https://u@a.example.com"));
-        assert!(!w.matches("null"));
-        assert!(p("null").matches("null"));
-        assert!(!p("null").matches("https://null"));
-        for bad in [
-            "*",
-            "example.com",
-            "https://",
-            "https://*",
-            "https://a*.b.com",
-            "https://x.com/",
-            "https://x.com:99999",
-            "https://.x.com",
-        ] {
-            assert!(OriginPattern::new(bad).is_err(), "{bad}");
-        }
-        let [ipv6] = ["http://[::1]:8080"];
-        assert!(p(ipv6).matches(ipv6));
-        assert!(!p("http://[::1]").matches(ipv6));
     }
 
     #[test]

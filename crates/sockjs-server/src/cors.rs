@@ -1,10 +1,10 @@
 //! The origin policy and the `JSESSIONID` policy (their public types and
 //! how they answer a request), and the cache headers.
 
-use crate::config::OriginPattern;
 use crate::error::HttpError;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
+use sockjs_core::OriginPattern;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -207,9 +207,12 @@ pub(crate) fn cookie(policy: &JSessionId, parts: &Parts, h: &mut HeaderMap) {
     let v = match policy {
         JSessionId::Off => return,
         JSessionId::On => {
-            let id = request_cookie(parts, "JSESSIONID")
-                .filter(|v| !v.is_empty() && v.bytes().all(is_cookie_octet))
-                .unwrap_or("dummy");
+            let cookies = parts
+                .headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok());
+            let id = sockjs_core::jsessionid_value(cookies);
             HeaderValue::from_str(&format!("JSESSIONID={id}; path=/")).ok()
         }
         JSessionId::Custom(f) => f(parts),
@@ -217,24 +220,6 @@ pub(crate) fn cookie(policy: &JSessionId, parts: &Parts, h: &mut HeaderMap) {
     if let Some(v) = v {
         h.insert(header::SET_COOKIE, v);
     }
-}
-
-/// RFC 6265 `cookie-octet`: what may be echoed back in a cookie value.
-fn is_cookie_octet(b: u8) -> bool {
-    matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
-}
-
-fn request_cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|kv| {
-            let (k, v) = kv.split_once('=')?;
-            (k.trim() == name).then(|| v.trim())
-        })
 }
 
 #[cfg(test)]
@@ -273,7 +258,7 @@ mod tests {
             decide(&Cors::Disabled, &parts(&[("origin", "x")])),
             Ok(AllowOrigin::None)
         );
-        let list = Cors::AllowList(vec![crate::OriginPattern::new("https://*.a.org").unwrap()].into());
+        let list = Cors::AllowList(vec![OriginPattern::new("https://*.a.org").unwrap()].into());
         assert_eq!(
             decide(&list, &parts(&[("origin", "https://x.a.org")])),
             Ok(AllowOrigin::Origin(HeaderValue::from_static("https://x.a.org")))

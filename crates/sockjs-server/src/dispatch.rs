@@ -32,35 +32,14 @@ where
     }
 }
 
-fn transport_of(e: Endpoint) -> Option<Transport> {
-    Some(match e {
-        Endpoint::Websocket => Transport::Websocket,
-        Endpoint::Xhr => Transport::XhrPolling,
-        Endpoint::XhrStreaming => Transport::XhrStreaming,
-        Endpoint::EventSource => Transport::EventSource,
-        Endpoint::HtmlFile => Transport::HtmlFile,
-        Endpoint::Jsonp | Endpoint::JsonpSend => Transport::JsonpPolling,
-        Endpoint::XhrSend => return None,
-        _ => return None,
-    })
-}
-
+/// True when `e` serves at least one enabled transport. JSONP (and its
+/// send endpoint) cannot be origin-checked, so an allow-list turns it off.
 fn endpoint_enabled(config: &Config, e: Endpoint) -> bool {
-    match transport_of(e) {
-        Some(Transport::JsonpPolling) => {
-            config.is_enabled(Transport::JsonpPolling) && !cors::refuses_unchecked(&config.cors)
-        }
-        Some(t) => config.is_enabled(t),
-        // xhr_send serves every transport that has no send endpoint of its own.
-        None => [
-            Transport::XhrPolling,
-            Transport::XhrStreaming,
-            Transport::EventSource,
-            Transport::HtmlFile,
-        ]
-        .iter()
-        .any(|t| config.is_enabled(*t)),
+    let served = e.transports();
+    if served.contains(Transport::JsonpPolling) && cors::refuses_unchecked(&config.cors) {
+        return false;
     }
+    served.intersects(config.transports)
 }
 
 async fn dispatch<H, B>(state: &Arc<State<H>>, parts: Parts, body: B) -> Result<Response<SockJsBody>, HttpError>

@@ -75,13 +75,15 @@ pub(crate) fn iframe<H>(state: &State<H>, parts: &Parts) -> Result<Response<Sock
     if matches!(state.config.cors, Cors::Disabled) || cors::refuses_unchecked(&state.config.cors) {
         return Err(HttpError::NotFound);
     }
-    let matches = parts
+    let values = parts
         .headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim() == state.etag || t.trim() == "*");
+        .filter_map(|v| v.to_str().ok());
+    let matches = state
+        .etag
+        .to_str()
+        .is_ok_and(|etag| sockjs_core::etag_matches(values, etag));
     let mut r = if matches {
         let mut r = Response::new(SockJsBody::empty());
         *r.status_mut() = StatusCode::NOT_MODIFIED;

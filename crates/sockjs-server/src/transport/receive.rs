@@ -4,7 +4,6 @@
 
 use super::session_headers;
 use crate::body::{request_drain, ReceiverBody, SockJsBody};
-use crate::config::Transport;
 use crate::cors::AllowOrigin;
 use crate::error::HttpError;
 use crate::handler::Handler;
@@ -15,19 +14,8 @@ use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::Response;
 use http_body::Body;
-use sockjs_core::{percent_decode, validate_callback, Attach, Endpoint, Receiver};
+use sockjs_core::{query_param, validate_callback, Attach, Endpoint, Receiver};
 use std::sync::Arc;
-
-fn query_param(parts: &Parts, names: &[&str]) -> Option<Result<String, ()>> {
-    let q = parts.uri.query()?;
-    for pair in q.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if names.iter().any(|n| percent_decode(k.as_bytes(), true) == n.as_bytes()) {
-            return Some(String::from_utf8(percent_decode(v.as_bytes(), true)).map_err(|_| ()));
-        }
-    }
-    None
-}
 
 pub(crate) async fn receive<H: Handler, B>(
     state: &Arc<State<H>>,
@@ -40,18 +28,13 @@ pub(crate) async fn receive<H: Handler, B>(
 where
     B: Body + Send + 'static,
 {
-    let (kind, transport) = match endpoint {
-        Endpoint::Xhr => (Receiver::XhrPolling, Transport::XhrPolling),
-        Endpoint::XhrStreaming => (Receiver::XhrStreaming, Transport::XhrStreaming),
-        Endpoint::EventSource => (Receiver::EventSource, Transport::EventSource),
-        Endpoint::HtmlFile => (Receiver::HtmlFile, Transport::HtmlFile),
-        Endpoint::Jsonp => (Receiver::JsonpPolling, Transport::JsonpPolling),
-        _ => return Err(HttpError::NotFound),
+    let (Some(kind), Some(transport)) = (endpoint.receiver(), endpoint.transport()) else {
+        return Err(HttpError::NotFound);
     };
     let callback = if kind.needs_callback() {
-        let raw = query_param(parts, &["c", "callback"]);
+        let raw = parts.uri.query().and_then(|q| query_param(q, &["c", "callback"]));
         let decoded = match raw {
-            Some(Err(())) => return Err(sockjs_core::CallbackError::Invalid.into()),
+            Some(Err(_)) => return Err(sockjs_core::CallbackError::Invalid.into()),
             Some(Ok(s)) => Some(s),
             None => None,
         };

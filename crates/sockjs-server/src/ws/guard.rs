@@ -1,6 +1,7 @@
 //! A byte-stream guard under tungstenite: it counts each inbound message's
 //! frames and bounds how long one frame may take to arrive.
 
+use sockjs_core::FragmentCounter;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -49,16 +50,7 @@ impl GuardError {
 /// still be sent.
 pub(crate) struct FragmentGuard<S> {
     io: S,
-    max: usize,
-    /// Frames of the message being assembled (0 between messages).
-    frames: usize,
-    /// Header bytes gathered so far (at most 14: 2 + 8 length + 4 mask).
-    head: [u8; 14],
-    have: usize,
-    /// Payload bytes of the current frame still to skip.
-    skip: u64,
-    /// Frames seen in full so far.
-    done: u64,
+    counter: FragmentCounter,
     failed: Option<GuardError>,
     frame_timeout: Option<Duration>,
     /// When the frame in progress started to arrive, if one is.
@@ -72,12 +64,7 @@ impl<S> FragmentGuard<S> {
     pub(crate) fn new(io: S, max: usize, frame_timeout: Option<Duration>) -> Self {
         FragmentGuard {
             io,
-            max,
-            frames: 0,
-            head: [0; 14],
-            have: 0,
-            skip: 0,
-            done: 0,
+            counter: FragmentCounter::new(max),
             failed: None,
             frame_timeout,
             started: None,
@@ -85,77 +72,20 @@ impl<S> FragmentGuard<S> {
         }
     }
 
-    /// Length of the header whose first two bytes are in `head`.
-    fn head_len(&self) -> usize {
-        let ext = match self.head[1] & 0x7f {
-            126 => 2,
-            127 => 8,
-            _ => 0,
-        };
-        let mask = if self.head[1] & 0x80 != 0 { 4 } else { 0 };
-        2 + ext + mask
-    }
-
-    /// True while a frame has started and not fully arrived.
-    fn mid_frame(&self) -> bool {
-        self.have > 0 || self.skip > 0
-    }
-
-    /// Feeds bytes read from the peer; false once the limit is passed.
-    pub(super) fn observe(&mut self, mut data: &[u8]) -> bool {
-        while !data.is_empty() {
-            if self.skip > 0 {
-                let n = (data.len() as u64).min(self.skip) as usize;
-                self.skip -= n as u64;
-                data = &data[n..];
-                if self.skip == 0 {
-                    self.done += 1;
-                }
-                continue;
-            }
-            let want = if self.have < 2 { 2 } else { self.head_len() };
-            let n = (want - self.have).min(data.len());
-            self.head[self.have..self.have + n].copy_from_slice(&data[..n]);
-            self.have += n;
-            data = &data[n..];
-            if self.have < 2 || self.have < self.head_len() {
-                continue;
-            }
-            let fin = self.head[0] & 0x80 != 0;
-            let opcode = self.head[0] & 0x0f;
-            self.skip = match self.head[1] & 0x7f {
-                126 => u64::from(u16::from_be_bytes([self.head[2], self.head[3]])),
-                127 => u64::from_be_bytes(self.head[2..10].try_into().unwrap_or([0xff; 8])),
-                n => u64::from(n),
-            };
-            self.have = 0;
-            if self.skip == 0 {
-                self.done += 1;
-            }
-            // Control frames (opcode 8 and up) may come between fragments
-            // and do not count; a data frame starts a message, a
-            // continuation (0) extends it.
-            if opcode < 8 {
-                self.frames = if opcode == 0 { self.frames + 1 } else { 1 };
-                if self.frames > self.max {
-                    return false;
-                }
-                if fin {
-                    self.frames = 0;
-                }
-            }
+    /// Feeds bytes read from the peer and notes where the frame timer
+    /// stands; false once a message has too many frames.
+    fn observe(&mut self, data: &[u8]) -> bool {
+        let seen_before = self.counter.frames_seen();
+        if self.counter.observe(data).is_err() {
+            return false;
         }
-        true
-    }
-
-    /// Notes where the frame timer stands after `data` was read.
-    fn track(&mut self, done_before: u64) {
-        if !self.mid_frame() {
+        if !self.counter.mid_frame() {
             self.started = None;
-        } else if self.started.is_none() || self.done != done_before {
+        } else if self.started.is_none() || self.counter.frames_seen() != seen_before {
             // A new frame began in this read.
             self.started = Some(Instant::now());
         }
+        true
     }
 
     /// With a read pending: fails once the frame in progress is overdue.
@@ -187,13 +117,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for FragmentGuard<S> {
         let r = std::pin::Pin::new(&mut self.io).poll_read(cx, buf);
         match r {
             std::task::Poll::Ready(Ok(())) => {
-                let done_before = self.done;
                 let this = &mut *self;
                 if !this.observe(&buf.filled()[before..]) {
                     this.failed = Some(GuardError::TooManyFragments);
                     return std::task::Poll::Ready(Err(GuardError::TooManyFragments.io()));
                 }
-                this.track(done_before);
                 r
             }
             std::task::Poll::Pending if self.poll_overdue(cx) => {

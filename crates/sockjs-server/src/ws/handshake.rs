@@ -17,14 +17,10 @@ use std::sync::Arc;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
+/// True when header `name` lists `token` (comma-separated, any case).
 fn header_has_token(parts: &Parts, name: header::HeaderName, token: &str) -> bool {
-    parts
-        .headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+    let values = parts.headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
+    sockjs_core::header_has_token(values, token)
 }
 
 /// Validates an RFC 6455 handshake from the request parts. hixie-76

@@ -203,29 +203,6 @@ async fn fragment_cap_closes_1009() {
     .expect("session reclaimed");
 }
 
-#[test]
-fn fragment_guard_parses_split_headers() {
-    let mut g = FragmentGuard::new((), 2, None);
-    // Masked text frame, not final, 126-length form (300 bytes), fed
-    // one byte at a time, then two continuations: the third frame
-    // passes the cap.
-    let mut frame = vec![0x01, 0x80 | 126, 0x01, 0x2c, 1, 2, 3, 4];
-    frame.extend(std::iter::repeat_n(0u8, 300));
-    for b in &frame {
-        assert!(g.observe(std::slice::from_ref(b)));
-    }
-    let cont = [0x00, 0x80, 9, 9, 9, 9];
-    assert!(g.observe(&cont));
-    // A control frame between fragments does not count.
-    assert!(g.observe(&[0x89, 0x80, 0, 0, 0, 0]));
-    assert!(!g.observe(&cont));
-    // Final frames reset the count.
-    let mut g = FragmentGuard::new((), 1, None);
-    for _ in 0..10 {
-        assert!(g.observe(&[0x81, 0x81, 0, 0, 0, 0, b'x']));
-    }
-}
-
 #[tokio::test]
 async fn message_size_is_measured_decoded() {
     // 200 escaped characters: 1200 bytes on the wire, 200 decoded.
