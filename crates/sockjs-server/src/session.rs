@@ -1,9 +1,9 @@
 //! The application's view of a session: receive, send, close, metadata.
 
-use crate::config::Transport;
 use crate::shared::{short_id, ConnInfo, SendError, Shared, TrySendError, HANDLER_PANICKED};
 use http::HeaderMap;
 use sockjs_core::ReadyState;
+use sockjs_core::Transport;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::mpsc;

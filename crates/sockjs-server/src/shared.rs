@@ -3,10 +3,8 @@
 //! lock, the wakers of whoever waits on it, and what the opening request
 //! told about the peer.
 
-use crate::config::{Config, Transport};
-use http::request::Parts;
 use http::HeaderMap;
-use http::HeaderValue;
+use sockjs_core::Transport;
 use sockjs_core::{Attach, CloseEvent, Outgoing, PushError, ReadyState, ReceiverId};
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -405,36 +403,4 @@ pub enum TrySendError {
     /// The session is closing or closed.
     #[error("session is closed")]
     Closed(String),
-}
-
-/// Builds what the application learns about the request that opened a session.
-pub(crate) fn conn_info(config: &Config, parts: &Parts, transport: Transport) -> ConnInfo {
-    // Sized to fit: a default HeaderMap reserves room for six entries
-    // (about 600 bytes), held for the whole session.
-    let count = HEADER_WHITELIST
-        .iter()
-        .map(|n| parts.headers.get_all(*n).iter().count())
-        .sum();
-    let mut headers = HeaderMap::with_capacity(count);
-    for name in HEADER_WHITELIST {
-        for v in parts.headers.get_all(name) {
-            // Copied, not cloned: hyper's parsed header values are slices
-            // of the connection's whole read buffer (8-16 KiB), so a clone
-            // kept for the session's life pins that buffer too.
-            let mut copy = HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| v.clone());
-            copy.set_sensitive(v.is_sensitive());
-            headers.append(name, copy);
-        }
-    }
-    ConnInfo {
-        transport,
-        remote_addr: parts.extensions.get::<std::net::SocketAddr>().copied(),
-        url: parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
-        path: parts.uri.path().to_owned(),
-        prefix: config.prefix.clone(),
-        headers,
-    }
 }

@@ -7,11 +7,14 @@ use crate::error::HttpError;
 use crate::handler::Handler;
 use crate::registry::Registry;
 use crate::session::Session;
-use crate::shared::{short_id, ConnInfo, Shared};
+use crate::shared::{short_id, ConnInfo, Shared, HEADER_WHITELIST};
 use crate::shutdown::{OnShutdown, SHUTTING_DOWN};
 use bytes::Bytes;
+use http::header::HeaderMap;
 use http::header::HeaderValue;
+use http::request::Parts;
 use sha1::{Digest, Sha1};
+use sockjs_core::Transport;
 use sockjs_core::{DecodeLimits, QueueLimits};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -211,4 +214,36 @@ impl<H: Handler> OnShutdown for State<H> {
 /// looked up by their URL's session id: each connection is its own session).
 pub(crate) fn next_ws_id<H>(state: &State<H>) -> u64 {
     state.next_ws.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Builds what the application learns about the request that opened a session.
+pub(crate) fn conn_info(config: &Config, parts: &Parts, transport: Transport) -> ConnInfo {
+    // Sized to fit: a default HeaderMap reserves room for six entries
+    // (about 600 bytes), held for the whole session.
+    let count = HEADER_WHITELIST
+        .iter()
+        .map(|n| parts.headers.get_all(*n).iter().count())
+        .sum();
+    let mut headers = HeaderMap::with_capacity(count);
+    for name in HEADER_WHITELIST {
+        for v in parts.headers.get_all(name) {
+            // Copied, not cloned: hyper's parsed header values are slices
+            // of the connection's whole read buffer (8-16 KiB), so a clone
+            // kept for the session's life pins that buffer too.
+            let mut copy = HeaderValue::from_bytes(v.as_bytes()).unwrap_or_else(|_| v.clone());
+            copy.set_sensitive(v.is_sensitive());
+            headers.append(name, copy);
+        }
+    }
+    ConnInfo {
+        transport,
+        remote_addr: parts.extensions.get::<std::net::SocketAddr>().copied(),
+        url: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
+        path: parts.uri.path().to_owned(),
+        prefix: config.prefix.clone(),
+        headers,
+    }
 }

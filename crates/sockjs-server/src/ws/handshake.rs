@@ -4,15 +4,14 @@
 use super::guard::FragmentGuard;
 use super::session::run_boxed;
 use crate::body::SockJsBody;
-use crate::config::Transport;
 use crate::error::HttpError;
 use crate::handler::Handler;
-use crate::shared::conn_info;
-use crate::state::State;
+use crate::state::{conn_info, State};
 use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use sockjs_core::Transport;
 use std::sync::Arc;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
