@@ -373,6 +373,36 @@ fn raw_websocket_client_stalled_mid_frame_is_closed() {
 }
 
 #[test]
+fn raw_websocket_frame_that_keeps_arriving_is_not_cut() {
+    let s = own_server(&LIVENESS_FLAGS);
+    let mut c = raw_handshake(&s, "/echo/websocket");
+    // A 2,000-byte text frame trickled in 20 pieces, 100 ms apart: 2 s in
+    // all, far past the 200 ms frame timeout and several ping/pong periods,
+    // but never 200 ms without a byte. The client answers no ping: the
+    // bytes of its frame are its sign of life. (The sleeps are the input.)
+    let payload: Vec<u8> = (0..2000).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut frame = vec![0x81, 0x80 | 126];
+    frame.extend_from_slice(&2000u16.to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    c.send_raw(&frame);
+    for piece in payload.chunks(100) {
+        std::thread::sleep(Duration::from_millis(100));
+        c.send_raw(piece);
+    }
+    loop {
+        match read_frame(&mut c) {
+            (0x9, _) => continue,
+            (op, echoed) => {
+                assert_eq!(op, 0x1, "{:?}", String::from_utf8_lossy(&echoed));
+                assert_eq!(echoed, payload);
+                break;
+            }
+        }
+    }
+    assert_eq!(live_sessions(&s), 1);
+}
+
+#[test]
 fn framed_websocket_client_stalled_mid_frame_is_closed() {
     let s = own_server(&LIVENESS_FLAGS);
     let mut c = raw_handshake(&s, &format!("/echo/000/{}/websocket", sid()));

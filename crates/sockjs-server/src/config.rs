@@ -300,7 +300,9 @@ impl Config {
     }
 
     /// How long a websocket peer may take to answer the ping sent with each
-    /// heartbeat before the session is closed with 3000 "No response from
+    /// heartbeat (any frame, or bytes of a frame still arriving, count as an
+    /// answer; time the server spends not reading does not count against
+    /// the peer) before the session is closed with 3000 "No response from
     /// heartbeat" (framed endpoint) or with a websocket close of that code
     /// and reason (raw endpoint); `None` disables the check. At most
     /// [`MAX_DURATION`]. Defaults to 10 s.
@@ -309,10 +311,12 @@ impl Config {
         self
     }
 
-    /// How long one inbound websocket frame may take to arrive in full once
-    /// its first byte came (on both websocket endpoints); a peer that starts
-    /// a frame and stalls (a slowloris on websocket) is closed with 1008
-    /// "Frame timed out". `None` disables it. At most [`MAX_DURATION`].
+    /// How long a started inbound websocket frame may wait for its next byte
+    /// (on both websocket endpoints); a peer that starts a frame and stalls
+    /// (a slowloris on websocket) is closed with 1008 "Frame timed out". A
+    /// large frame that keeps arriving, however slowly, is not cut, and
+    /// time the server itself spends not reading (its application is
+    /// behind) does not count. `None` disables it. At most [`MAX_DURATION`].
     /// Defaults to 30 s.
     pub fn websocket_frame_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.websocket_frame_timeout = timeout.map(clamp);
@@ -403,8 +407,9 @@ impl Config {
     ///
     /// The same bound applies the other way round: an `xhr_send` or
     /// `jsonp_send` waits for room in the application's inbound queue (see
-    /// [`Config::inbound_capacity`]) at most this long (at most
-    /// [`Config::body_read_timeout`] when this is `None`); past it the
+    /// [`Config::inbound_capacity`]) at most this long without the
+    /// application taking a message (at most [`Config::body_read_timeout`]
+    /// when this is `None`); past it the
     /// session is closed with 1011 "Application not reading" and the
     /// request is answered `503`, so messages the application never took
     /// are not lost silently. At most [`MAX_DURATION`]. Defaults to 30 s.

@@ -85,7 +85,9 @@
 //! [`Config::max_messages_per_send`], [`Config::max_session_id_len`],
 //! [`Config::body_read_timeout`] (408), [`Config::max_queued`] with
 //! [`Config::slow_consumer_timeout`] (close 1013 for a peer that stops
-//! reading) and [`Config::websocket_pong_timeout`]. Per server, on
+//! reading), [`Config::websocket_pong_timeout`] (both websocket endpoints),
+//! [`Config::websocket_frame_timeout`] (a started frame that stops
+//! arriving), [`Config::receiver_grace`] and [`Config::xhr_send_settle`]. Per server, on
 //! [`Serve`]: [`Serve::max_connections`], [`Serve::max_header_bytes`],
 //! [`Serve::max_headers`], [`Serve::header_read_timeout`] (also the idle
 //! keep-alive timeout) and [`Serve::write_timeout`].

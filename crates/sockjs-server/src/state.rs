@@ -121,16 +121,25 @@ impl<H: Handler> State<H> {
             transport = %session.transport(),
             session = %short_id(session.id_str()),
         );
-        let app = self.handler.call(session);
+        // Kept to close the session if the application panics: an `async`
+        // handler drops its `Session` while unwinding (closing it with
+        // 1011), but a hand-written future would only drop it later.
+        let guard = session.sender();
+        let app = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handler.call(session))) {
+            Ok(app) => app,
+            Err(panic) => {
+                let _entered = span.enter();
+                panicked(&guard, panic.as_ref());
+                return;
+            }
+        };
         tokio::spawn(
             async move {
-                if let Err(panic) = std::panic::AssertUnwindSafe(app).catch_unwind().await {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .copied()
-                        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-                        .unwrap_or("(not a string)");
-                    tracing::error!(panic = %what, "session handler panicked; session closed with 1011");
+                let mut app = std::panic::AssertUnwindSafe(app).catch_unwind();
+                // Awaited by reference: the future (and a `Session` it owns)
+                // is dropped only after `panicked` closed the session.
+                if let Err(panic) = (&mut app).await {
+                    panicked(&guard, panic.as_ref());
                 }
             }
             .instrument(span),
@@ -246,4 +255,16 @@ pub(crate) fn conn_info(config: &Config, parts: &Parts, transport: Transport) ->
         prefix: config.prefix.clone(),
         headers,
     }
+}
+
+/// Logs an application's panic and closes its session with 1011.
+fn panicked(session: &crate::session::SessionSender, panic: &(dyn std::any::Any + Send)) {
+    let what = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(not a string)");
+    tracing::error!(panic = %what, "session handler panicked; session closed with 1011");
+    let (code, reason) = crate::shared::HANDLER_PANICKED;
+    session.close(code, reason);
 }

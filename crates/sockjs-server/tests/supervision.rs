@@ -44,12 +44,22 @@ impl std::io::Write for Captured {
 
 #[tokio::test]
 async fn a_panicking_handler_closes_its_session_and_nothing_else() {
-    let logs = Captured::default();
-    let sink = logs.clone();
-    let _guard = tracing_subscriber::fmt()
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .set_default();
+    // One global subscriber for this test binary (a thread-local one can
+    // miss spans whose interest another test thread cached first).
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    let logs = LOGS
+        .get_or_init(|| {
+            let logs = Captured::default();
+            let sink = logs.clone();
+            tracing_subscriber::fmt()
+                .with_writer(move || sink.clone())
+                .with_ansi(false)
+                .finish()
+                .try_init()
+                .expect("the only global subscriber");
+            logs
+        })
+        .clone();
     let svc = SockJsService::new(Config::new("/x"), fragile);
 
     let (status, body) = status_text(call(&svc, post("/x/000/bad/xhr", "")).await).await;
@@ -72,7 +82,7 @@ async fn a_panicking_handler_closes_its_session_and_nothing_else() {
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     let line = text
         .lines()
-        .find(|l| l.contains("session handler panicked"))
+        .find(|l| l.contains("session handler panicked") && l.contains("the application hit a bug"))
         .unwrap_or_else(|| panic!("panic not logged: {text}"));
     assert!(line.contains("ERROR"), "{line}");
     assert!(line.contains("the application hit a bug"), "{line}");
@@ -81,6 +91,89 @@ async fn a_panicking_handler_closes_its_session_and_nothing_else() {
     assert!(line.contains("prefix=/x"), "{line}");
     assert!(line.contains("transport=xhr-polling"), "{line}");
     assert!(line.contains("session=bad"), "{line}");
+}
+
+/// A handler that panics before it even returns its future.
+struct PanicsAtOnce;
+
+impl sockjs_server::Handler for PanicsAtOnce {
+    fn call(&self, _session: Session) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>> {
+        panic!("no future for you");
+    }
+}
+
+/// A hand-written future that owns its session and panics when polled:
+/// the session is dropped after the panic, not while unwinding.
+struct PanicsWhenPolled(#[allow(dead_code)] Session);
+
+impl std::future::Future for PanicsWhenPolled {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, _cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        panic!("poll failed");
+    }
+}
+
+#[tokio::test]
+async fn every_kind_of_handler_panic_closes_the_session_with_1011() {
+    let svc = SockJsService::new(Config::new("/x"), PanicsAtOnce);
+    let (_, body) = status_text(call(&svc, post("/x/000/a/xhr", "")).await).await;
+    assert_eq!(body, "o\n");
+    let (_, body) = status_text(call(&svc, post("/x/000/a/xhr", "")).await).await;
+    assert_eq!(body, "c[1011,\"Internal error\"]\n");
+
+    let svc = SockJsService::new(Config::new("/x"), |s: Session| PanicsWhenPolled(s));
+    let (_, body) = status_text(call(&svc, post("/x/000/b/xhr", "")).await).await;
+    assert_eq!(body, "o\n");
+    let (_, body) = status_text(call(&svc, post("/x/000/b/xhr", "")).await).await;
+    assert_eq!(body, "c[1011,\"Internal error\"]\n");
+}
+
+#[tokio::test(start_paused = true)]
+async fn xhr_send_waits_for_an_application_that_keeps_taking_messages() {
+    // One message every 20 s, with room for one: five messages take 100 s,
+    // but no single wait reaches the 30 s bound.
+    let slow = |mut s: Session| async move {
+        while let Some(m) = s.recv().await {
+            let _ = s.send(m).await;
+            tokio::time::sleep(Duration::from_secs(20)).await;
+        }
+    };
+    let svc = SockJsService::new(
+        Config::new("/x")
+            .inbound_capacity(1)
+            .slow_consumer_timeout(Some(Duration::from_secs(30)))
+            .disconnect_delay(Duration::from_secs(600)),
+        slow,
+    );
+    let (_, body) = status_text(call(&svc, post("/x/000/s/xhr", "")).await).await;
+    assert_eq!(body, "o\n");
+    let (status, _) = status_text(call(&svc, post("/x/000/s/xhr_send", r#"["1","2","3","4","5"]"#)).await).await;
+    assert_eq!(status, 204);
+    let (_, body) = status_text(call(&svc, post("/x/000/s/xhr", "")).await).await;
+    assert_eq!(body, "a[\"1\",\"2\",\"3\",\"4\"]\n");
+
+    // An application that stops taking messages gets its session closed.
+    let stuck = |s: Session| async move {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        drop(s);
+    };
+    let svc = SockJsService::new(
+        Config::new("/x")
+            .inbound_capacity(1)
+            .slow_consumer_timeout(Some(Duration::from_secs(30)))
+            .disconnect_delay(Duration::from_secs(600)),
+        stuck,
+    );
+    let (_, body) = status_text(call(&svc, post("/x/000/t/xhr", "")).await).await;
+    assert_eq!(body, "o\n");
+    let (status, body) = status_text(call(&svc, post("/x/000/t/xhr_send", r#"["1","2","3"]"#)).await).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (503, "The application is not taking messages; the session is closed.")
+    );
+    let (_, body) = status_text(call(&svc, post("/x/000/t/xhr", "")).await).await;
+    assert_eq!(body, "c[1011,\"Application not reading\"]\n");
 }
 
 #[tokio::test(start_paused = true)]

@@ -84,14 +84,19 @@ where
             .config
             .slow_consumer_timeout
             .unwrap_or(state.config.body_read_timeout);
-        let delivered = tokio::time::timeout(wait, async {
-            for m in messages {
-                if tx.send(m).await.is_err() {
+        let mut delivered = Ok(());
+        for m in messages {
+            // The bound is on time without progress: an application that
+            // keeps taking messages, however slowly, is waited for.
+            match tokio::time::timeout(wait, tx.send(m)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break,
+                Err(elapsed) => {
+                    delivered = Err(elapsed);
                     break;
                 }
             }
-        })
-        .await;
+        }
         if delivered.is_err() {
             let (code, reason) = crate::shared::APP_NOT_READING;
             tracing::debug!(session = %short_id(session), "application not taking inbound messages: closing");

@@ -43,18 +43,24 @@ impl GuardError {
 /// Counts the frames of each inbound websocket message as the bytes go by
 /// (tungstenite bounds a message's size but not how many fragments build
 /// it) and fails the read once a message has more than `max` frames. It
-/// also bounds how long one frame may take to arrive once it started
+/// also bounds how long a started frame may wait for its next byte
 /// (`frame_timeout`): a peer that sends half a frame and stalls fails the
 /// read, where otherwise it would hold its session as long as its TCP
-/// connection lives. Writes pass through untouched, so the close frame can
-/// still be sent.
+/// connection lives; a large frame that keeps arriving, however slowly, is
+/// never cut. Writes pass through untouched, so the close frame can still
+/// be sent.
 pub(crate) struct FragmentGuard<S> {
     io: S,
     counter: FragmentCounter,
     failed: Option<GuardError>,
     frame_timeout: Option<Duration>,
-    /// When the frame in progress started to arrive, if one is.
-    started: Option<Instant>,
+    /// Since when a read inside a started frame has been waiting for the
+    /// peer's next byte: set by the first read that finds nothing, cleared
+    /// by any byte. Only time spent waiting on the peer counts, never time
+    /// the session loop spent not reading (its application was behind).
+    waiting_since: Option<Instant>,
+    /// When the last bytes arrived from the peer.
+    last_read: Option<Instant>,
     /// The frame timeout's timer, created on the first stall (most
     /// frames arrive in one read and never need it).
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -67,33 +73,34 @@ impl<S> FragmentGuard<S> {
             counter: FragmentCounter::new(max),
             failed: None,
             frame_timeout,
-            started: None,
+            waiting_since: None,
+            last_read: None,
             timer: None,
         }
     }
 
-    /// Feeds bytes read from the peer and notes where the frame timer
-    /// stands; false once a message has too many frames.
+    /// Feeds bytes read from the peer; false once a message has too many
+    /// frames.
     fn observe(&mut self, data: &[u8]) -> bool {
-        let seen_before = self.counter.frames_seen();
-        if self.counter.observe(data).is_err() {
-            return false;
+        if !data.is_empty() {
+            self.waiting_since = None;
+            self.last_read = Some(Instant::now());
         }
-        if !self.counter.mid_frame() {
-            self.started = None;
-        } else if self.started.is_none() || self.counter.frames_seen() != seen_before {
-            // A new frame began in this read.
-            self.started = Some(Instant::now());
-        }
-        true
+        self.counter.observe(data).is_ok()
     }
 
-    /// With a read pending: fails once the frame in progress is overdue.
+    /// With a read pending: fails once the frame in progress has waited
+    /// `frame_timeout` for its next byte.
     fn poll_overdue(&mut self, cx: &mut std::task::Context<'_>) -> bool {
-        let (Some(limit), Some(started)) = (self.frame_timeout, self.started) else {
+        let Some(limit) = self.frame_timeout else {
             return false;
         };
-        let deadline = crate::clock::after(started, limit);
+        if !self.counter.mid_frame() {
+            self.waiting_since = None;
+            return false;
+        }
+        let since = *self.waiting_since.get_or_insert_with(Instant::now);
+        let deadline = crate::clock::after(since, limit);
         let timer = self
             .timer
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
@@ -154,5 +161,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for FragmentGuard<S> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
         std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// What the session loop may ask of its byte stream: when the peer last
+/// sent anything. A peer busy sending one large frame cannot answer a ping
+/// until the frame is done, so its bytes count as a sign of life.
+pub(crate) trait ReadProgress {
+    /// When bytes last arrived from the peer, if known.
+    fn last_read(&self) -> Option<Instant>;
+}
+
+impl<S> ReadProgress for FragmentGuard<S> {
+    fn last_read(&self) -> Option<Instant> {
+        self.last_read
     }
 }

@@ -1,7 +1,7 @@
 //! One websocket session: frames in, frames out, heartbeats, the pong
 //! deadline and the closing handshake, over any byte stream.
 
-use super::guard::GuardError;
+use super::guard::{GuardError, ReadProgress};
 use crate::handler::Handler;
 use crate::session::Session;
 use crate::shared::{ConnInfo, Shared};
@@ -32,7 +32,7 @@ pub(crate) async fn run<H, S>(
     slot: SessionSlot,
 ) where
     H: Handler,
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + ReadProgress + Unpin,
 {
     run_boxed(state, Box::new(ws), Box::new(info), raw, slot).await;
 }
@@ -46,7 +46,7 @@ pub(crate) async fn run_boxed<H, S>(
     _slot: SessionSlot,
 ) where
     H: Handler,
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + ReadProgress + Unpin,
 {
     let key = next_ws_id(&state);
     let (shared, rx, info) = state.start_session(format!("ws-{key}").into(), *info);
@@ -54,6 +54,12 @@ pub(crate) async fn run_boxed<H, S>(
         return;
     };
     state.ws_sessions.shard(&key).insert(key, shared.clone());
+    // A shutdown triggered between the handshake and this point found no
+    // session to close: close it now.
+    if state.config.shutdown.is_triggered() {
+        let (code, reason) = crate::shutdown::SHUTTING_DOWN;
+        shared.close(code, reason);
+    }
     state.spawn_handler(Session::new(shared.clone(), rx, info));
     let settings = Settings {
         heartbeat: state.config.heartbeat_delay,
@@ -157,7 +163,7 @@ async fn drive<S>(
     st: Settings,
     raw: bool,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + ReadProgress + Unpin,
 {
     let mut pending: VecDeque<String> = VecDeque::new();
     let heartbeat = tokio::time::sleep(st.heartbeat);
@@ -166,6 +172,8 @@ async fn drive<S>(
     let pong = tokio::time::sleep_until(far);
     tokio::pin!(pong);
     let mut awaiting_pong = false;
+    // When the ping being waited on went out.
+    let mut pinged_at = Instant::now();
     let end = loop {
         tokio::select! {
             out = next_out(shared, rid, raw) => {
@@ -288,17 +296,27 @@ async fn drive<S>(
                 }
                 if let (Some(t), false) = (st.pong_timeout, awaiting_pong) {
                     awaiting_pong = true;
-                    pong.as_mut().reset(crate::clock::after(Instant::now(), t));
+                    pinged_at = Instant::now();
+                    pong.as_mut().reset(crate::clock::after(pinged_at, t));
                 }
                 heartbeat.as_mut().reset(crate::clock::after(Instant::now(), st.heartbeat));
             }
             () = &mut pong, if awaiting_pong => {
                 awaiting_pong = false;
                 pong.as_mut().reset(far);
-                // The close frame goes out through the normal path above
-                // (a `c` frame, or the raw endpoint's websocket close).
-                let (code, reason) = NO_PONG;
-                shared.close(code, reason);
+                // Not the peer's fault: reading is paused while the
+                // application is behind (its pong may be waiting unread),
+                // or bytes of a frame it is still sending arrived since the
+                // ping (it cannot answer before that frame ends). The next
+                // heartbeat pings again.
+                let paused = !pending.is_empty();
+                let progressed = ws.get_ref().last_read().is_some_and(|t| t >= pinged_at);
+                if !paused && !progressed {
+                    // The close frame goes out through the normal path above
+                    // (a `c` frame, or the raw endpoint's websocket close).
+                    let (code, reason) = NO_PONG;
+                    shared.close(code, reason);
+                }
             }
         }
     };

@@ -16,6 +16,12 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
+impl super::guard::ReadProgress for tokio::io::DuplexStream {
+    fn last_read(&self) -> Option<tokio::time::Instant> {
+        None
+    }
+}
+
 async fn echo(mut s: Session) {
     while let Some(m) = s.recv().await {
         if s.send(m).await.is_err() {
@@ -134,6 +140,47 @@ async fn recv_ends_when_the_pong_deadline_closes_the_session() {
         took >= Duration::from_secs(35) && took < Duration::from_millis(35_500),
         "{took:?}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_application_does_not_get_its_healthy_peer_closed() {
+    // The application takes nothing for a minute: reading pauses (inbound
+    // room for one message), and the peer's pongs wait unread meanwhile.
+    let slow = |mut s: Session| async move {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        while let Some(m) = s.recv().await {
+            if s.send(m).await.is_err() {
+                break;
+            }
+        }
+    };
+    let cfg = Config::new("")
+        .heartbeat_delay(Duration::from_secs(5))
+        .websocket_pong_timeout(Some(Duration::from_secs(2)))
+        .inbound_capacity(1);
+    let mut ws = connect(cfg, slow, false).await;
+    assert_eq!(text(&mut ws).await, "o");
+    for i in 0..5 {
+        ws.send(Message::Text(format!("[\"m{i}\"]").into())).await.unwrap();
+    }
+    // The client keeps reading (and so answers every ping) until all five
+    // echoes are in; a close would show up as a `c` frame here.
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        let frame = text(&mut ws).await;
+        if frame == "h" {
+            continue;
+        }
+        assert!(frame.starts_with("a["), "unexpected frame {frame}");
+        got.extend(
+            frame
+                .trim_start_matches("a[")
+                .trim_end_matches(']')
+                .split(',')
+                .map(str::to_owned),
+        );
+    }
+    assert_eq!(got, ["\"m0\"", "\"m1\"", "\"m2\"", "\"m3\"", "\"m4\""]);
 }
 
 #[tokio::test]
