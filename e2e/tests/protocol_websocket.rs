@@ -2,7 +2,6 @@
 
 mod common;
 use common::*;
-use std::time::Duration;
 
 /// Reads `a[...]` frames until `n` messages have arrived; fails on any other frame.
 #[track_caller]
