@@ -282,6 +282,18 @@ const _: () = {
 };
 
 impl Endpoint {
+    /// Every endpoint.
+    pub const ALL: [Endpoint; 8] = [
+        Endpoint::Websocket,
+        Endpoint::Xhr,
+        Endpoint::XhrSend,
+        Endpoint::XhrStreaming,
+        Endpoint::EventSource,
+        Endpoint::HtmlFile,
+        Endpoint::Jsonp,
+        Endpoint::JsonpSend,
+    ];
+
     fn row(self) -> &'static Row {
         &TABLE[self as usize]
     }
@@ -359,20 +371,9 @@ impl Endpoint {
 mod tests {
     use super::*;
 
-    const ENDPOINTS: [Endpoint; 8] = [
-        Endpoint::Websocket,
-        Endpoint::Xhr,
-        Endpoint::XhrSend,
-        Endpoint::XhrStreaming,
-        Endpoint::EventSource,
-        Endpoint::HtmlFile,
-        Endpoint::Jsonp,
-        Endpoint::JsonpSend,
-    ];
-
     #[test]
     fn segments_round_trip() {
-        for e in ENDPOINTS {
+        for e in Endpoint::ALL {
             assert_eq!(Endpoint::from_segment(e.as_str()), Some(e));
         }
         for s in ["", "xhr_sen", "websocket/", "Jsonp", "info"] {
@@ -406,14 +407,14 @@ mod tests {
         }
         // Every transport but the raw websocket has a session endpoint.
         for t in Transport::ALL {
-            let served_by = ENDPOINTS.iter().any(|e| e.transports().contains(t));
+            let served_by = Endpoint::ALL.iter().any(|e| e.transports().contains(t));
             assert_eq!(served_by, t != T::RawWebsocket, "{t}");
         }
     }
 
     #[test]
     fn allowed_methods() {
-        for e in ENDPOINTS {
+        for e in Endpoint::ALL {
             let want = match e {
                 Endpoint::Xhr | Endpoint::XhrSend | Endpoint::XhrStreaming => "OPTIONS, POST",
                 Endpoint::JsonpSend => "POST",

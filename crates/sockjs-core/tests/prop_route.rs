@@ -8,16 +8,6 @@ use common::config;
 use proptest::prelude::*;
 use sockjs_core::{route, valid_id, Endpoint, Route, RouteError, MAX_ID_LEN};
 
-const ENDPOINTS: [Endpoint; 8] = [
-    Endpoint::Websocket,
-    Endpoint::Xhr,
-    Endpoint::XhrSend,
-    Endpoint::XhrStreaming,
-    Endpoint::EventSource,
-    Endpoint::HtmlFile,
-    Endpoint::Jsonp,
-    Endpoint::JsonpSend,
-];
 const METHODS: [&str; 7] = ["GET", "POST", "OPTIONS", "PUT", "DELETE", "HEAD", "PATCH"];
 
 /// Printable ASCII an id may contain, `%` aside (added as whole escapes).
@@ -71,7 +61,7 @@ fn invalid() -> impl Strategy<Value = String> {
 }
 
 fn endpoint() -> impl Strategy<Value = Endpoint> {
-    prop::sample::select(ENDPOINTS.to_vec())
+    prop::sample::select(Endpoint::ALL.to_vec())
 }
 
 proptest! {
