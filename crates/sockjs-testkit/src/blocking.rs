@@ -323,6 +323,42 @@ impl Conn {
         Response { head, body }
     }
 
+    /// The response to a `method` request if it has arrived whole (head
+    /// and body) after waiting up to `wait` for more bytes; `None`, with
+    /// nothing consumed, if not yet: a test can tell which of several
+    /// requests the server answered without blocking on the others.
+    #[track_caller]
+    pub fn try_read_response(&mut self, method: &str, wait: Duration) -> Option<Response> {
+        if let Some(r) = self.take_whole_response(method) {
+            return Some(r);
+        }
+        self.stream.set_read_timeout(Some(wait)).expect("read timeout");
+        let _ = self.try_fill();
+        self.set_read_timeout(self.timeout.get());
+        self.take_whole_response(method)
+    }
+
+    /// A whole response from the buffer, if there is one.
+    #[track_caller]
+    fn take_whole_response(&mut self, method: &str) -> Option<Response> {
+        let (head, len) = Head::parse(&self.buf).unwrap_or_else(|e| panic!("{e}; buffered {:?}", show(&self.buf)))?;
+        let mut d = BodyDecoder::new(head.framing(method));
+        let mut body = Vec::new();
+        let mut at = len;
+        while !d.is_done() {
+            let n = d.decode(&self.buf[at..], &mut body).unwrap_or_else(|e| panic!("{e}"));
+            if n == 0 {
+                if !self.closed {
+                    return None;
+                }
+                d.finish().unwrap_or_else(|e| panic!("{e}"));
+            }
+            at += n;
+        }
+        self.buf.drain(..at);
+        Some(Response { head, body })
+    }
+
     /// Sends a request and reads the response head; the body is then read
     /// as it arrives through the returned [`Streaming`].
     #[track_caller]
@@ -513,6 +549,28 @@ mod tests {
         let r = Conn::connect(&addr).request("GET", "/", &[], b"");
         r.expect_status(200).expect_body("abc");
         assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    }
+
+    #[test]
+    fn try_read_response_waits_for_the_whole_response() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab").unwrap();
+            released.recv().unwrap();
+            s.write_all(b"cd").unwrap();
+            let _ = released.recv();
+        });
+        let mut c = Conn::connect(&addr);
+        assert_eq!(c.try_read_response("GET", Duration::from_millis(50)), None);
+        release.send(()).unwrap();
+        let mut r = None;
+        while r.is_none() {
+            r = c.try_read_response("GET", Duration::from_millis(50));
+        }
+        r.unwrap().expect_body("abcd");
     }
 
     #[test]
