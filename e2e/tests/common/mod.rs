@@ -3,10 +3,15 @@
 //! * `SOCKJS_TEST_URL=http://host:port` points every test at an already running server instead of
 //!   spawning `sockjs-test-server`.
 //! * `SOCKJS_TEST_URL_FAST=http://host:port` does the same for the tests that need a server started with
-//!   short delays (`--heartbeat-delay-ms 300 --disconnect-delay-ms 500`); when only `SOCKJS_TEST_URL`
-//!   is set those tests are skipped with a note on stderr.
+//!   short delays (`--heartbeat-delay-ms 300 --disconnect-delay-ms 500`), `SOCKJS_TEST_URL_BIG` for
+//!   those that need `--max-message-size 16777216`. A test that needs a server of its own (other
+//!   flags) cannot run against an external one: with `SOCKJS_TEST_URL` set (and not the variable it
+//!   could use instead) it is skipped, visibly: it prints `SKIPPED: <test> needs its own server` to
+//!   stderr, past the test harness's output capture, and `scripts/test.sh` counts those lines.
 //!
-//! Every socket read has a timeout, so no test can hang on a silent server.
+//! Every socket read has a timeout, so no test can hang on a silent server, and a test waits for the
+//! server to do something (reclaim a session, notice a disconnect) with [`wait_until`] on something
+//! it can observe, never with a fixed sleep.
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
@@ -144,26 +149,51 @@ pub fn server() -> &'static Server {
     })
 }
 
-/// A server spawned with `args`, or the external one named by `env`. `None` (the test should
-/// return early) when an external server is used (`SOCKJS_TEST_URL`) without `env`.
-fn optional_server(env: &str, args: &[&str]) -> Option<Server> {
-    if let Ok(url) = std::env::var(env) {
-        if !url.is_empty() {
-            return Some(Server::external(&url));
-        }
-    }
-    if std::env::var("SOCKJS_TEST_URL").map(|u| !u.is_empty()).unwrap_or(false) {
-        eprintln!("note: SOCKJS_TEST_URL set without {env}; skipping this test");
+/// Whether the tests target an external server (`SOCKJS_TEST_URL`).
+pub fn external() -> bool {
+    std::env::var("SOCKJS_TEST_URL").is_ok_and(|u| !u.is_empty())
+}
+
+/// Reports the running test as skipped: one `SKIPPED:` line on stderr, written past the test
+/// harness's output capture so it shows whether the test passes or not.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("<test>");
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {test} needs its own server ({why}); {n} skipped in this test binary"
+    );
+}
+
+/// A server of this test's own, spawned with `args`; `None`, reported with [`skipped`], when the
+/// tests target an external server (it cannot be given the flags).
+pub fn own_server(args: &[&str]) -> Option<Server> {
+    if external() {
+        skipped(&format!("flags {args:?}; SOCKJS_TEST_URL is set"));
         return None;
     }
     Some(Server::spawn(args))
 }
 
+/// A server spawned with `args`, or the external one named by `env`; `None` when an external
+/// server is used (`SOCKJS_TEST_URL`) without `env`.
+fn optional_server(env: &str, args: &[&str]) -> Option<Server> {
+    match std::env::var(env) {
+        Ok(url) if !url.is_empty() => Some(Server::external(&url)),
+        _ if external() => None,
+        _ => Some(Server::spawn(args)),
+    }
+}
+
 /// A server with a 300 ms heartbeat and a 500 ms disconnect delay, shared by this test binary
-/// (external: `SOCKJS_TEST_URL_FAST`).
+/// (external: `SOCKJS_TEST_URL_FAST`). `None` (reported with [`skipped`]; the test returns early)
+/// with `SOCKJS_TEST_URL` set and not `SOCKJS_TEST_URL_FAST`.
 pub fn fast_server() -> Option<&'static Server> {
     static SERVER: OnceLock<Option<Server>> = OnceLock::new();
-    SERVER
+    let s = SERVER
         .get_or_init(|| {
             let hb = FAST_HEARTBEAT_MS.to_string();
             let dd = FAST_DISCONNECT_MS.to_string();
@@ -172,16 +202,58 @@ pub fn fast_server() -> Option<&'static Server> {
                 &["--heartbeat-delay-ms", &hb, "--disconnect-delay-ms", &dd],
             )
         })
-        .as_ref()
+        .as_ref();
+    if s.is_none() {
+        skipped("short delays; set SOCKJS_TEST_URL_FAST");
+    }
+    s
 }
 
 /// A server accepting inbound messages of up to 16 MiB, for one-message round trips of every
-/// Unicode scalar value (external: `SOCKJS_TEST_URL_BIG`).
+/// Unicode scalar value (external: `SOCKJS_TEST_URL_BIG`). `None` as for [`fast_server`].
 pub fn big_server() -> Option<&'static Server> {
     static SERVER: OnceLock<Option<Server>> = OnceLock::new();
-    SERVER
+    let s = SERVER
         .get_or_init(|| optional_server("SOCKJS_TEST_URL_BIG", &["--max-message-size", "16777216"]))
-        .as_ref()
+        .as_ref();
+    if s.is_none() {
+        skipped("16 MiB messages; set SOCKJS_TEST_URL_BIG");
+    }
+    s
+}
+
+/// How often [`wait_until`] looks again.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Waits until `done()` holds, looking every 10 ms; panics after `timeout` naming `what` was
+/// awaited. The way to wait for the server to do something: `done` looks at something observable
+/// (`/_stats`, a response, the socket), so the test goes on as soon as it happened and fails
+/// clearly if it never does.
+#[track_caller]
+pub fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    let mut looks = 0u32;
+    loop {
+        looks += 1;
+        if done() {
+            return;
+        }
+        if started.elapsed() >= timeout {
+            panic!("timed out after {timeout:?} ({looks} looks) waiting for {what}");
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// Waits until the session at `session` (`/<prefix>/<server>/<id>`) has been forgotten: an
+/// `xhr_send` of no messages, which changes nothing, answers 404 instead of 204.
+#[track_caller]
+pub fn wait_until_forgotten(s: &Server, session: &str, timeout: Duration) {
+    wait_until(timeout, &format!("{session} to be forgotten"), || {
+        let r = post(s, &format!("{session}/xhr_send"), b"[]");
+        assert!(matches!(r.status, 204 | 404), "xhr_send [] answered {}", r.status);
+        r.status == 404
+    });
 }
 
 /// Asserts the first frame after a receiver was aborted: the session was either forgotten (a
@@ -531,7 +603,8 @@ pub fn decode_uri(s: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|e| e.to_string())
 }
 
-/// Sleeps for `ms` milliseconds.
+/// Sleeps for `ms` milliseconds. Only for sleeps that are a test's input (a client trickling bytes,
+/// staying idle to show the server keeps it); to wait for the server, use [`wait_until`].
 pub fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }
