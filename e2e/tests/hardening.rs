@@ -2,13 +2,14 @@
 //! allow-list, the caps (sessions, connections, headers, fragments, decoded
 //! sizes), the timeouts (header, idle keep-alive, body, pong), slow and
 //! stalled readers, abandoned sessions, a stuck session next to healthy
-//! ones, and a server restart under load.
+//! ones, and a server restart with live sessions.
 //!
 //! Each test starts its own server with short delays and `--stats`, so it
 //! can check the invariant: no crash, a fresh client still completes open →
 //! echo → close over websocket and xhr-streaming, and the live-session
 //! count returns to zero after the disconnect delay. With `SOCKJS_TEST_URL`
-//! set (an external server) these tests are skipped: they need their flags.
+//! set (an external server) these tests are reported as skipped (a
+//! `SKIPPED:` line on stderr): they need their flags.
 
 mod common;
 use common::*;
@@ -17,17 +18,13 @@ use std::time::{Duration, Instant};
 const DISCONNECT_MS: u64 = 500;
 
 /// A server with a 300 ms heartbeat, a 500 ms disconnect delay, `/_stats`
-/// and `extra` flags (which override these); `None` when tests target an
-/// external server.
+/// and `extra` flags (which override these); `None` (reported as skipped)
+/// when tests target an external server.
 fn spawn(extra: &[&str]) -> Option<Server> {
-    if std::env::var("SOCKJS_TEST_URL").is_ok_and(|u| !u.is_empty()) {
-        eprintln!("note: SOCKJS_TEST_URL is set; hardening tests need their own server flags, skipping");
-        return None;
-    }
     let dd = DISCONNECT_MS.to_string();
     let mut args = vec!["--heartbeat-delay-ms", "300", "--disconnect-delay-ms", &dd, "--stats"];
     args.extend_from_slice(extra);
-    Some(Server::spawn(&args))
+    own_server(&args)
 }
 
 /// Live sessions per service prefix.
@@ -55,15 +52,33 @@ fn assert_reclaimed(s: &Server) {
 /// [`assert_reclaimed`] for a server started with another disconnect delay.
 #[track_caller]
 fn assert_reclaimed_after(s: &Server, disconnect_ms: u64) {
-    let deadline = Instant::now() + Duration::from_millis(disconnect_ms * 4 + 2000);
-    loop {
-        let n = live_total(s);
-        if n == 0 {
-            return;
+    let timeout = Duration::from_millis(disconnect_ms * 4 + 2000);
+    wait_until(timeout, "/_stats to count no live session", || live_total(s) == 0);
+}
+
+/// Waits until the server has let go of every connection the test dropped:
+/// `cap` new connections are all answered at once. They ask for
+/// `Connection: close`, so the server ends them itself and they hold no
+/// place afterwards.
+#[track_caller]
+fn wait_for_free_places(s: &Server, cap: usize) {
+    wait_until(READ_TIMEOUT, &format!("all {cap} connection places to be free"), || {
+        let mut probes: Vec<Conn> = (0..cap)
+            .map(|_| {
+                let mut c = s.connect();
+                c.send("HTTP/1.1", "GET", "/echo", &[("Connection", "close")], b"");
+                c
+            })
+            .collect();
+        let all = probes.iter_mut().all(|c| c.wait_for_data(Duration::from_millis(100)));
+        if all {
+            for c in &mut probes {
+                c.read_response("GET").expect_status(200);
+                assert!(c.closes_without_data(), "closed by the server");
+            }
         }
-        assert!(Instant::now() < deadline, "{n} sessions still live: {:?}", stats(s));
-        sleep_ms(50);
-    }
+        all
+    });
 }
 
 /// The invariant after every hardening probe.
@@ -266,7 +281,7 @@ fn connection_cap_stops_accepting_until_a_connection_ends() {
     r.expect_status(200).expect_body("Welcome to SockJS!\n");
     drop(fifth);
     drop(open);
-    sleep_ms(200);
+    wait_for_free_places(&s, 4);
     assert_invariant(&s);
 }
 
@@ -292,7 +307,7 @@ fn websockets_count_toward_the_connection_cap() {
         ws_send(&mut ws, r#"["still served"]"#);
         assert_eq!(ws_frame(&mut ws), r#"a["still served"]"#);
     }
-    sleep_ms(200);
+    wait_for_free_places(&s, 3);
     assert_invariant(&s);
 }
 
@@ -459,7 +474,9 @@ fn a_websocket_peer_that_ignores_pings_is_closed_at_the_pong_deadline() {
         return;
     };
     let mut ws = ws_open(&s, "/echo");
-    // Not reading means not answering pings (tungstenite answers on read).
+    // Input, not a wait: the client stays silent past the heartbeat (300 ms)
+    // and the pong deadline (400 ms after it); not reading means not
+    // answering pings (tungstenite answers on read).
     sleep_ms(1200);
     let mut frames = Vec::new();
     loop {
@@ -553,6 +570,8 @@ fn a_slow_but_steady_reader_loses_nothing() {
             got += 1;
         }
         if got % 8 == 0 {
+            // Input, not a wait: a pause shorter than the slow-consumer
+            // deadline, with the queue full meanwhile.
             sleep_ms(300);
         }
     }
@@ -590,7 +609,8 @@ fn an_upgrade_request_with_a_huge_body_is_not_buffered() {
 }
 
 /// A server process of our own (not behind the harness's wrapper), so the
-/// test can send it SIGTERM by its id while clients are connected.
+/// test can send it SIGTERM by its id while clients are connected. Default
+/// heartbeat (25 s): no heartbeat frame comes within the test.
 struct OwnServer {
     child: std::process::Child,
     authority: String,
@@ -600,8 +620,7 @@ fn spawn_own() -> OwnServer {
     use std::io::BufRead;
     let dd = DISCONNECT_MS.to_string();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sockjs-test-server"))
-        .args(["--host", "127.0.0.1", "--port", "0", "--heartbeat-delay-ms", "300"])
-        .args(["--disconnect-delay-ms", &dd])
+        .args(["--host", "127.0.0.1", "--port", "0", "--disconnect-delay-ms", &dd])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("spawn sockjs-test-server");
@@ -626,14 +645,12 @@ impl OwnServer {
         let pid = self.child.id().to_string();
         let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status();
         assert!(killed.is_ok_and(|k| k.success()), "kill -TERM {pid}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "server did not exit after SIGTERM");
-            sleep_ms(20);
-        }
+        let mut status = None;
+        wait_until(Duration::from_secs(10), "the server to exit after SIGTERM", || {
+            status = self.child.try_wait().expect("wait");
+            status.is_some()
+        });
+        status.expect("exited")
     }
 }
 
@@ -646,116 +663,110 @@ impl Drop for OwnServer {
     }
 }
 
-/// One websocket session exchanging sequence-numbered messages until the
-/// server goes away; returns how many came back, in order, and how it ended.
-fn numbered_ws_client(authority: &str) -> (usize, String) {
+/// Messages each client exchanges before the server is stopped.
+const EXCHANGED: usize = 5;
+
+const SHUTTING_DOWN: &str = r#"c[1001,"Server is shutting down"]"#;
+
+/// A websocket session that exchanges [`EXCHANGED`] numbered messages,
+/// reports `ready`, then reads what the server sends as it stops: its next
+/// text message and how the websocket closed.
+fn ws_client_until_stopped(authority: &str, ready: std::sync::mpsc::Sender<()>) -> (String, Option<(u16, String)>) {
     let url = format!("ws://{authority}/echo/000/{}/websocket", sid());
     let tcp = std::net::TcpStream::connect(authority).expect("connect");
     tcp.set_read_timeout(Some(READ_TIMEOUT)).expect("timeout");
     let (mut ws, _) = tungstenite::client::client(url, tcp).expect("handshake");
-    let mut n = 0;
-    let mut opened = false;
-    loop {
-        if opened && ws.send(Message::text(format!("[\"{n}\"]"))).is_err() {
-            return (n, "send failed".into());
-        }
-        loop {
-            match ws.read() {
-                Ok(Message::Text(t)) if t.as_str() == "h" => continue,
-                Ok(Message::Text(t)) if t.as_str() == "o" && !opened => {
-                    opened = true;
-                    break;
-                }
-                Ok(Message::Text(t)) if t.starts_with('a') => {
-                    assert_eq!(parse_a(t.as_str()), vec![n.to_string()], "in order, nothing lost");
-                    n += 1;
-                    break;
-                }
-                Ok(Message::Text(t)) => return (n, t.to_string()),
-                Ok(Message::Close(f)) => return (n, format!("close {:?}", f.map(|f| u16::from(f.code)))),
-                Ok(_) => continue,
-                Err(e) => return (n, format!("error {e}")),
-            }
-        }
+    assert_eq!(ws_text(&mut ws), "o");
+    for n in 0..EXCHANGED {
+        ws_send(&mut ws, &format!("[\"{n}\"]"));
+        assert_eq!(ws_text(&mut ws), format!("a[\"{n}\"]"), "in order, nothing lost");
     }
+    ready.send(()).expect("test still waiting");
+    let last = ws_text(&mut ws);
+    (last, ws_expect_closed(&mut ws))
 }
 
-/// The same over xhr-streaming plus xhr_send.
-fn numbered_streaming_client(authority: &str) -> (usize, String) {
+/// The same over xhr-streaming plus `xhr_send`: the frame that comes after
+/// the exchange, once the response has ended.
+fn streaming_client_until_stopped(authority: &str, ready: std::sync::mpsc::Sender<()>) -> String {
     let session = format!("/echo/000/{}", sid());
     let mut st =
         Conn::connect(authority).open_stream("HTTP/1.1", "POST", &format!("{session}/xhr_streaming"), &[], b"");
+    assert_eq!(st.head.status, 200);
     st.line();
     assert_eq!(st.line(), "o\n");
-    let mut n = 0;
-    loop {
-        let body = format!("[\"{n}\"]");
-        let sent = std::panic::catch_unwind(|| {
-            Conn::connect(authority)
-                .request("POST", &format!("{session}/xhr_send"), &[], body.as_bytes())
-                .status
-        });
-        match sent {
-            Ok(204) => {}
-            Ok(other) => return (n, format!("send {other}")),
-            Err(_) => return (n, "send failed".into()),
-        }
-        loop {
-            let Some(line) = st.read_until_or_end(b"\n") else {
-                return (n, "stream ended".into());
-            };
-            let line = String::from_utf8(line).expect("utf-8");
-            if line == "h\n" {
-                continue;
-            }
-            if line.starts_with('c') {
-                return (n, line);
-            }
-            assert_eq!(parse_a(line.trim_end()), vec![n.to_string()], "in order, nothing lost");
-            n += 1;
-            break;
-        }
+    for n in 0..EXCHANGED {
+        Conn::connect(authority)
+            .request(
+                "POST",
+                &format!("{session}/xhr_send"),
+                &[],
+                format!("[\"{n}\"]").as_bytes(),
+            )
+            .expect_status(204);
+        assert_eq!(st.line(), format!("a[\"{n}\"]\n"), "in order, nothing lost");
+    }
+    ready.send(()).expect("test still waiting");
+    let last = st.line();
+    st.expect_end();
+    last
+}
+
+/// Runs `n` clients (each on a thread of its own) against a server process
+/// of ours until every one has exchanged its messages and sits idle with
+/// its receiver attached, stops the server with SIGTERM (it must exit
+/// cleanly), starts a server on the same port (it must serve fresh clients)
+/// and returns what each client saw as the server stopped.
+fn stop_and_restart<T: Send + 'static>(n: usize, client: fn(&str, std::sync::mpsc::Sender<()>) -> T) -> Vec<T> {
+    let own = spawn_own();
+    let authority = own.authority.clone();
+    let port = authority.rsplit(':').next().expect("port").to_owned();
+    let (ready, ready_rx) = std::sync::mpsc::channel();
+    let clients: Vec<_> = (0..n)
+        .map(|_| {
+            let (a, r) = (authority.clone(), ready.clone());
+            std::thread::spawn(move || client(&a, r))
+        })
+        .collect();
+    for _ in 0..n {
+        ready_rx
+            .recv_timeout(READ_TIMEOUT)
+            .expect("every client opened its session and exchanged its messages");
+    }
+    let status = own.terminate();
+    assert!(status.success(), "clean exit on SIGTERM: {status}");
+    let seen = clients.into_iter().map(|c| c.join().expect("client")).collect();
+    let s = spawn(&["--port", &port]).expect("restarted");
+    assert_eq!(s.authority, authority);
+    assert_invariant(&s);
+    seen
+}
+
+#[test]
+fn a_server_restart_closes_live_xhr_streaming_sessions_with_1001_then_serves_again() {
+    if external() {
+        skipped("it stops and restarts the server");
+        return;
+    }
+    // Graceful shutdown: every session gets the SockJS close frame 1001 as
+    // the last frame of its response, which then ends with its last chunk.
+    for last in stop_and_restart(8, streaming_client_until_stopped) {
+        assert_eq!(last, format!("{SHUTTING_DOWN}\n"));
     }
 }
 
 #[test]
-fn a_server_restart_under_load_ends_sessions_cleanly() {
-    if spawn(&[]).is_none() {
+#[ignore = "server bug: on shutdown serve() does not wait for upgraded websockets; the process exits \
+            before they get their 1001 close frame and they are reset"]
+fn a_server_restart_closes_live_websockets_with_1001_then_serves_again() {
+    if external() {
+        skipped("it stops and restarts the server");
         return;
     }
-    let own = spawn_own();
-    let authority = own.authority.clone();
-    let port = authority.rsplit(':').next().expect("port").to_owned();
-    let clients: Vec<_> = (0..8)
-        .map(|i| {
-            let a = authority.clone();
-            std::thread::spawn(move || {
-                if i % 2 == 0 {
-                    numbered_ws_client(&a)
-                } else {
-                    numbered_streaming_client(&a)
-                }
-            })
-        })
-        .collect();
-    sleep_ms(700);
-    let status = own.terminate();
-    assert!(status.success(), "clean exit on SIGTERM: {status}");
-    for c in clients {
-        let (n, end) = c.join().expect("client saw only ordered, complete data");
-        assert!(n > 0, "the client exchanged messages before the restart ({end})");
-        // Graceful shutdown closes sessions with 1001; a send racing the
-        // shutdown may instead see the connection end.
-        let documented = end == "c[1001,\"Server is shutting down\"]"
-            || end == "c[1001,\"Server is shutting down\"]\n"
-            || end.starts_with("close")
-            || end.starts_with("error")
-            || end == "stream ended"
-            || end.starts_with("send");
-        assert!(documented, "{end}");
+    // Graceful shutdown: every session gets the SockJS close frame 1001,
+    // then the websocket closing handshake (1000).
+    for (last, close) in stop_and_restart(8, ws_client_until_stopped) {
+        assert_eq!(last, SHUTTING_DOWN);
+        assert_eq!(close, Some((1000, String::new())), "websocket close");
     }
-    // The same port again: new clients are served.
-    let s = spawn(&["--port", &port]).expect("restarted");
-    assert_eq!(s.authority, authority);
-    assert_invariant(&s);
 }

@@ -155,11 +155,9 @@ fn iframe_page_plain_versioned_and_queried() {
 
 #[test]
 fn iframe_page_uses_the_sockjs_url_flag() {
-    if std::env::var("SOCKJS_TEST_URL").is_ok() {
-        eprintln!("note: external server; skipping --sockjs-url test");
+    let Some(s) = own_server(&["--sockjs-url", "https://cdn.example.test/sockjs-1.6.1.min.js"]) else {
         return;
-    }
-    let s = Server::spawn(&["--sockjs-url", "https://cdn.example.test/sockjs-1.6.1.min.js"]);
+    };
     let url = assert_iframe(&get(&s, "/broadcast/iframe.html"));
     assert_eq!(url, "https://cdn.example.test/sockjs-1.6.1.min.js");
 }

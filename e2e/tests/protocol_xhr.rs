@@ -2,6 +2,7 @@
 
 mod common;
 use common::*;
+use std::time::Duration;
 
 /// Opens `<session>/xhr_streaming`, checks status and the exact 2048 × `h` + `\n` prelude.
 #[track_caller]
@@ -17,13 +18,30 @@ fn xhr_streaming(s: &Server, session: &str, headers: &[(&str, &str)]) -> Streami
     st
 }
 
-/// Sends a POST `<session>/xhr` and returns the connection without reading the response.
-fn pending_poll(s: &Server, session: &str) -> Conn {
-    let mut c = s.connect();
-    c.send("HTTP/1.1", "POST", &format!("{session}/xhr"), &[], b"");
-    // Give the server time to attach the receiver.
-    sleep_ms(250);
-    c
+const ANOTHER_CONNECTION: &str = "c[2010,\"Another connection still open\"]\n";
+
+/// A POST `<session>/xhr` that the server holds as the session's receiver, returned with its
+/// response unread. Two polls go out at once: the server answers the one it did not attach with
+/// 2010, which shows the other is attached.
+#[track_caller]
+fn attached_poll(s: &Server, session: &str) -> Conn {
+    let send = || {
+        let mut c = s.connect();
+        c.send("HTTP/1.1", "POST", &format!("{session}/xhr"), &[], b"");
+        c
+    };
+    let mut polls = vec![send(), send()];
+    let mut refused = None;
+    wait_until(READ_TIMEOUT, "one of two concurrent polls to be answered", || {
+        refused = polls
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, c)| c.try_read_response("POST", Duration::from_millis(1)).map(|r| (i, r)));
+        refused.is_some()
+    });
+    let (i, r) = refused.expect("answered");
+    r.expect_status(200).expect_body(ANOTHER_CONNECTION);
+    polls.swap_remove(1 - i)
 }
 
 #[test]
@@ -97,7 +115,7 @@ fn send_to_unknown_session_is_404() {
 fn second_concurrent_poll_gets_2010() {
     let s = server();
     let session = xhr_open(s, "/echo");
-    let first = pending_poll(s, &session);
+    let first = attached_poll(s, &session);
     let r = post(s, &format!("{session}/xhr"), b"");
     r.expect_status(200)
         .expect_body("c[2010,\"Another connection still open\"]\n");
@@ -284,22 +302,31 @@ fn aborted_streaming_receiver_interrupts_the_session() {
     assert_eq!(r2.line(), "c[2010,\"Another connection still open\"]\n");
     r2.expect_end();
     r1.abort();
-    sleep_ms(100);
-    let mut r3 = xhr_streaming(s, &session, &[]);
-    assert_reopened_or_interrupted(&r3.line());
+    // Until the server notices the abort, another receiver is refused with 2010.
+    let mut first = String::new();
+    wait_until(READ_TIMEOUT, "the server to notice the aborted receiver", || {
+        first = xhr_streaming(s, &session, &[]).line();
+        first != ANOTHER_CONNECTION
+    });
+    assert_reopened_or_interrupted(&first);
 }
 
 #[test]
 fn aborted_poll_interrupts_the_session() {
     let s = server();
     let session = xhr_open(s, "/echo");
-    let first = pending_poll(s, &session);
-    xhr_expect(s, &session, "c[2010,\"Another connection still open\"]\n");
+    let first = attached_poll(s, &session);
+    xhr_expect(s, &session, ANOTHER_CONNECTION);
     first.abort();
-    sleep_ms(100);
-    let r = post(s, &format!("{session}/xhr"), b"");
-    r.expect_status(200);
-    assert_reopened_or_interrupted(&r.text());
+    // Until the server notices the abort, another poll is refused with 2010.
+    let mut next = String::new();
+    wait_until(READ_TIMEOUT, "the server to notice the aborted poll", || {
+        let r = post(s, &format!("{session}/xhr"), b"");
+        r.expect_status(200);
+        next = r.text();
+        next != ANOTHER_CONNECTION
+    });
+    assert_reopened_or_interrupted(&next);
 }
 
 #[test]

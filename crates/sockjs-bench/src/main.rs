@@ -22,7 +22,6 @@
 //!   must still answer an echo.
 
 mod frame;
-mod http;
 mod msg;
 mod scenario;
 mod stats;

@@ -1,10 +1,10 @@
 //! The load of each scenario: what one session does, from connect to drain.
 
 use crate::frame::{self, Kind};
-use crate::http::Conn;
 use crate::msg::{self, Tracker};
 use crate::stats::Counts;
 use futures_util::{FutureExt, SinkExt, StreamExt};
+use sockjs_testkit::{AsyncConn, Request};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -89,6 +89,9 @@ fn session_path(t: &Target, sid: u32, transport: &str) -> String {
 /// stops accepting (a connection cap, say) must show up as errors, not hang
 /// the run.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `Content-Type` sockjs-client's XHR transports send.
+const TEXT_PLAIN: &[(&str, &str)] = &[("Content-Type", "text/plain;charset=UTF-8")];
 
 /// Connects a websocket to `path`, with `read_buffer` bytes of read buffer.
 pub(crate) async fn ws_connect(
@@ -278,7 +281,7 @@ pub(crate) async fn xhr(t: Arc<Target>, p: Arc<Plan>, sid: u32, streaming: bool)
 }
 
 async fn xhr_sender(t: Arc<Target>, p: Arc<Plan>, sid: u32, path: String, s: Arc<XhrShared>) -> Result<(), Error> {
-    let mut conn = Conn::new(t.addr, t.authority.clone());
+    let mut conn = AsyncConn::new(t.addr, t.authority.clone());
     let mut body = Vec::new();
     let mut resp = Vec::new();
     let mut sent = 0u64;
@@ -308,7 +311,9 @@ async fn xhr_sender(t: Arc<Target>, p: Arc<Plan>, sid: u32, path: String, s: Arc
         // Published before the request: an echo may come back before the
         // response to this request does.
         s.sent.store(sent, Ordering::Release);
-        let status = conn.start("POST", &path, &body).await?;
+        let status = conn
+            .start(Request::new("POST", &path).headers(TEXT_PLAIN).body(&body))
+            .await?;
         resp.clear();
         conn.read_body(&mut resp).await?;
         if status != 204 && status != 200 {
@@ -326,7 +331,7 @@ async fn xhr_receiver(
     tr: &mut Tracker,
     c: &mut Counts,
 ) -> Result<(), Error> {
-    let mut conn = Conn::new(t.addr, t.authority.clone());
+    let mut conn = AsyncConn::new(t.addr, t.authority.clone());
     let mut buf = Vec::new();
     let deadline = tokio::time::sleep_until(p.drain_end.into());
     tokio::pin!(deadline);
@@ -341,7 +346,7 @@ async fn xhr_receiver(
         }
         let status = tokio::select! {
             biased;
-            r = conn.start("POST", path, b"") => r?,
+            r = conn.start(Request::new("POST", path).headers(TEXT_PLAIN)) => r?,
             _ = &mut deadline => return Ok(()),
         };
         if status != 200 {
@@ -397,7 +402,7 @@ async fn xhr_receiver(
 /// iteration, its duration recorded as latency.
 pub(crate) async fn establish(t: Arc<Target>, p: Arc<Plan>, worker: u32) -> Counts {
     let mut c = Counts::default();
-    let mut conn = Conn::new(t.addr, t.authority.clone());
+    let mut conn = AsyncConn::new(t.addr, t.authority.clone());
     let mut body = Vec::new();
     let info = format!("{}/info", t.prefix);
     let mut n = 0u32;
@@ -405,7 +410,7 @@ pub(crate) async fn establish(t: Arc<Target>, p: Arc<Plan>, worker: u32) -> Coun
         let t0 = Instant::now();
         let r: Result<(), Error> = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
             body.clear();
-            let status = conn.start("GET", &info, b"").await?;
+            let status = conn.start(Request::new("GET", &info)).await?;
             conn.read_body(&mut body).await?;
             if status != 200 || !body.windows(16).any(|w| w == b"\"websocket\":true") {
                 return Err(format!("/info: status {status}: {}", String::from_utf8_lossy(&body)).into());

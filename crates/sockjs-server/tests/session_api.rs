@@ -10,6 +10,11 @@ use std::time::Duration;
 
 const SHORT: Duration = Duration::from_millis(100);
 
+// Tests that check a task is still waiting (a send, an `xhr_send`, a
+// `closed()`) run on tokio's paused clock: there `sleep(SHORT)` returns only
+// once every other task has run as far as it can, so the task under test has
+// certainly reached the point where it waits, whatever the machine's load.
+
 async fn poll<H: sockjs_server::Handler>(svc: &sockjs_server::SockJsService<H>, base: &str) -> String {
     let r = call(svc, post(&format!("{base}/xhr"), "")).await;
     let (status, body) = status_text(r).await;
@@ -36,7 +41,7 @@ async fn handler_receives_messages_in_order() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn xhr_send_waits_for_a_slow_application() {
     // With one inbound slot, the second message of a send waits for recv().
     let (svc, mut rx) = capture_service(Config::new("/echo").inbound_capacity(1));
@@ -57,7 +62,7 @@ async fn xhr_send_waits_for_a_slow_application() {
     assert_eq!(send.await.unwrap(), 204);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn try_send_reports_full_and_send_waits_for_drain() {
     let (svc, mut rx) = capture_service(Config::new("/echo").max_queued(2, 1024));
     let session = open_xhr(&svc, &mut rx, "/echo/000/s1").await;
@@ -93,7 +98,7 @@ async fn queue_byte_limit() {
     assert_eq!(poll(&svc, "/echo/000/s1").await, "a[\"0123456789\"]\n");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn blocked_send_fails_when_the_session_closes() {
     let (svc, mut rx) = capture_service(Config::new("/echo").max_queued(1, 1024));
     let session = open_xhr(&svc, &mut rx, "/echo/000/s1").await;
@@ -196,7 +201,7 @@ async fn ready_state_transitions() {
     assert_eq!(session.sender().ready_state(), ReadyState::Closed);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn closed_returns_the_same_reason_every_time() {
     let (svc, mut rx) = capture_service(Config::new("/echo"));
     let session = open_xhr(&svc, &mut rx, "/echo/000/s1").await;

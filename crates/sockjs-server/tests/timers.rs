@@ -100,13 +100,18 @@ async fn session_expires_after_disconnect_delay_real_clock() {
     // The same scenario on a short real delay, through real timers.
     let (svc, mut rx) = capture_service(Config::new("/echo").disconnect_delay(Duration::from_millis(800)));
     let mut session = open_xhr(&svc, &mut rx, "/echo/000/s1").await;
+    // Input, not a wait: idle for a quarter of the delay, which the session
+    // must survive.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         call(&svc, post("/echo/000/s1/xhr_send", r#"["a"]"#)).await.status(),
         204
     );
     assert_eq!(session.recv().await.as_deref(), Some("a"));
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    wait_until(Duration::from_secs(5), "the session to expire", || {
+        svc.session_count() == 0
+    })
+    .await;
     let r = call(&svc, post("/echo/000/s1/xhr_send", r#"["x"]"#)).await;
     assert_eq!(r.status(), 404);
     assert_eq!(svc.session_count(), 0);
@@ -148,8 +153,10 @@ async fn attached_receiver_keeps_session_alive() {
     assert_eq!(chunk(&mut body).await.as_deref(), Some("a[\"x\"]\n"));
     // Detached, it expires after the delay.
     drop(body);
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(svc.session_count(), 0);
+    wait_until(Duration::from_secs(5), "the detached session to expire", || {
+        svc.session_count() == 0
+    })
+    .await;
 }
 
 #[tokio::test(start_paused = true)]

@@ -3,25 +3,31 @@
 //! * `SOCKJS_TEST_URL=http://host:port` points every test at an already running server instead of
 //!   spawning `sockjs-test-server`.
 //! * `SOCKJS_TEST_URL_FAST=http://host:port` does the same for the tests that need a server started with
-//!   short delays (`--heartbeat-delay-ms 300 --disconnect-delay-ms 500`); when only `SOCKJS_TEST_URL`
-//!   is set those tests are skipped with a note on stderr.
+//!   short delays (`--heartbeat-delay-ms 300 --disconnect-delay-ms 500`), `SOCKJS_TEST_URL_BIG` for
+//!   those that need `--max-message-size 16777216`. A test that needs a server of its own (other
+//!   flags) cannot run against an external one: with `SOCKJS_TEST_URL` set (and not the variable it
+//!   could use instead) it is skipped, visibly: it prints `SKIPPED: <test> needs its own server` to
+//!   stderr, past the test harness's output capture, and `scripts/test.sh` counts those lines.
 //!
-//! Every socket read has a timeout, so no test can hang on a silent server.
+//! Every socket read has a timeout, so no test can hang on a silent server, and a test waits for the
+//! server to do something (reclaim a session, notice a disconnect) with [`wait_until`] on something
+//! it can observe, never with a fixed sleep.
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::{BufRead, BufReader, ErrorKind};
+use std::net::TcpStream;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+pub use sockjs_testkit::{Conn, Head, Response, Streaming};
 pub use tungstenite::Message;
 
 /// How long any single read may block before the test fails.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+pub const READ_TIMEOUT: Duration = sockjs_testkit::DEFAULT_TIMEOUT;
 
 /// Heartbeat delay of the "fast" server instance, in milliseconds.
 pub const FAST_HEARTBEAT_MS: u64 = 300;
@@ -143,26 +149,51 @@ pub fn server() -> &'static Server {
     })
 }
 
-/// A server spawned with `args`, or the external one named by `env`. `None` (the test should
-/// return early) when an external server is used (`SOCKJS_TEST_URL`) without `env`.
-fn optional_server(env: &str, args: &[&str]) -> Option<Server> {
-    if let Ok(url) = std::env::var(env) {
-        if !url.is_empty() {
-            return Some(Server::external(&url));
-        }
-    }
-    if std::env::var("SOCKJS_TEST_URL").map(|u| !u.is_empty()).unwrap_or(false) {
-        eprintln!("note: SOCKJS_TEST_URL set without {env}; skipping this test");
+/// Whether the tests target an external server (`SOCKJS_TEST_URL`).
+pub fn external() -> bool {
+    std::env::var("SOCKJS_TEST_URL").is_ok_and(|u| !u.is_empty())
+}
+
+/// Reports the running test as skipped: one `SKIPPED:` line on stderr, written past the test
+/// harness's output capture so it shows whether the test passes or not.
+pub fn skipped(why: &str) {
+    use std::io::Write;
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let n = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("<test>");
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {test} needs its own server ({why}); {n} skipped in this test binary"
+    );
+}
+
+/// A server of this test's own, spawned with `args`; `None`, reported with [`skipped`], when the
+/// tests target an external server (it cannot be given the flags).
+pub fn own_server(args: &[&str]) -> Option<Server> {
+    if external() {
+        skipped(&format!("flags {args:?}; SOCKJS_TEST_URL is set"));
         return None;
     }
     Some(Server::spawn(args))
 }
 
+/// A server spawned with `args`, or the external one named by `env`; `None` when an external
+/// server is used (`SOCKJS_TEST_URL`) without `env`.
+fn optional_server(env: &str, args: &[&str]) -> Option<Server> {
+    match std::env::var(env) {
+        Ok(url) if !url.is_empty() => Some(Server::external(&url)),
+        _ if external() => None,
+        _ => Some(Server::spawn(args)),
+    }
+}
+
 /// A server with a 300 ms heartbeat and a 500 ms disconnect delay, shared by this test binary
-/// (external: `SOCKJS_TEST_URL_FAST`).
+/// (external: `SOCKJS_TEST_URL_FAST`). `None` (reported with [`skipped`]; the test returns early)
+/// with `SOCKJS_TEST_URL` set and not `SOCKJS_TEST_URL_FAST`.
 pub fn fast_server() -> Option<&'static Server> {
     static SERVER: OnceLock<Option<Server>> = OnceLock::new();
-    SERVER
+    let s = SERVER
         .get_or_init(|| {
             let hb = FAST_HEARTBEAT_MS.to_string();
             let dd = FAST_DISCONNECT_MS.to_string();
@@ -171,16 +202,58 @@ pub fn fast_server() -> Option<&'static Server> {
                 &["--heartbeat-delay-ms", &hb, "--disconnect-delay-ms", &dd],
             )
         })
-        .as_ref()
+        .as_ref();
+    if s.is_none() {
+        skipped("short delays; set SOCKJS_TEST_URL_FAST");
+    }
+    s
 }
 
 /// A server accepting inbound messages of up to 16 MiB, for one-message round trips of every
-/// Unicode scalar value (external: `SOCKJS_TEST_URL_BIG`).
+/// Unicode scalar value (external: `SOCKJS_TEST_URL_BIG`). `None` as for [`fast_server`].
 pub fn big_server() -> Option<&'static Server> {
     static SERVER: OnceLock<Option<Server>> = OnceLock::new();
-    SERVER
+    let s = SERVER
         .get_or_init(|| optional_server("SOCKJS_TEST_URL_BIG", &["--max-message-size", "16777216"]))
-        .as_ref()
+        .as_ref();
+    if s.is_none() {
+        skipped("16 MiB messages; set SOCKJS_TEST_URL_BIG");
+    }
+    s
+}
+
+/// How often [`wait_until`] looks again.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Waits until `done()` holds, looking every 10 ms; panics after `timeout` naming `what` was
+/// awaited. The way to wait for the server to do something: `done` looks at something observable
+/// (`/_stats`, a response, the socket), so the test goes on as soon as it happened and fails
+/// clearly if it never does.
+#[track_caller]
+pub fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    let mut looks = 0u32;
+    loop {
+        looks += 1;
+        if done() {
+            return;
+        }
+        if started.elapsed() >= timeout {
+            panic!("timed out after {timeout:?} ({looks} looks) waiting for {what}");
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// Waits until the session at `session` (`/<prefix>/<server>/<id>`) has been forgotten: an
+/// `xhr_send` of no messages, which changes nothing, answers 404 instead of 204.
+#[track_caller]
+pub fn wait_until_forgotten(s: &Server, session: &str, timeout: Duration) {
+    wait_until(timeout, &format!("{session} to be forgotten"), || {
+        let r = post(s, &format!("{session}/xhr_send"), b"[]");
+        assert!(matches!(r.status, 204 | 404), "xhr_send [] answered {}", r.status);
+        r.status == 404
+    });
 }
 
 /// Asserts the first frame after a receiver was aborted: the session was either forgotten (a
@@ -204,623 +277,6 @@ pub fn sid() -> String {
 /// `/<prefix>/000/<fresh session>`.
 pub fn session_url(prefix: &str) -> String {
     format!("{}/000/{}", prefix, sid())
-}
-
-// ---------------------------------------------------------------------------------------------
-// HTTP/1.x client
-// ---------------------------------------------------------------------------------------------
-
-/// Status line and headers of a response.
-#[derive(Debug, Clone)]
-pub struct Head {
-    /// e.g. `HTTP/1.1`.
-    pub version: String,
-    pub status: u16,
-    pub reason: String,
-    /// In arrival order, original case, duplicates kept.
-    pub headers: Vec<(String, String)>,
-}
-
-impl Head {
-    /// The first header with this name (case-insensitive).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Every header with this name (case-insensitive).
-    pub fn headers_all(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    pub fn has(&self, name: &str) -> bool {
-        self.header(name).is_some()
-    }
-
-    /// Asserts the header is present with exactly this value.
-    #[track_caller]
-    pub fn expect(&self, name: &str, value: &str) {
-        assert_eq!(self.header(name), Some(value), "header {name} in {:?}", self.headers);
-    }
-
-    /// Asserts the header is absent.
-    #[track_caller]
-    pub fn expect_absent(&self, name: &str) {
-        assert!(!self.has(name), "header {name} must be absent: {:?}", self.headers);
-    }
-
-    fn body_kind(&self, method: &str) -> BodyKind {
-        if method.eq_ignore_ascii_case("HEAD")
-            || self.status == 204
-            || self.status == 304
-            || (100..200).contains(&self.status)
-        {
-            return BodyKind::Length(0);
-        }
-        if let Some(te) = self.header("transfer-encoding") {
-            if te.to_ascii_lowercase().contains("chunked") {
-                return BodyKind::Chunked;
-            }
-        }
-        if let Some(cl) = self.header("content-length") {
-            return BodyKind::Length(cl.trim().parse().expect("numeric Content-Length"));
-        }
-        BodyKind::Eof
-    }
-}
-
-/// A complete response.
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub head: Head,
-    pub body: Vec<u8>,
-}
-
-impl std::ops::Deref for Response {
-    type Target = Head;
-    fn deref(&self) -> &Head {
-        &self.head
-    }
-}
-
-impl Response {
-    /// Body as UTF-8 (panics otherwise).
-    pub fn text(&self) -> String {
-        String::from_utf8(self.body.clone()).expect("UTF-8 body")
-    }
-
-    #[track_caller]
-    pub fn expect_status(&self, status: u16) -> &Self {
-        assert_eq!(
-            self.head.status,
-            status,
-            "status; headers {:?}; body {:?}",
-            self.head.headers,
-            String::from_utf8_lossy(&self.body[..self.body.len().min(300)])
-        );
-        self
-    }
-
-    #[track_caller]
-    pub fn expect_body(&self, body: &str) -> &Self {
-        assert_eq!(
-            String::from_utf8_lossy(&self.body),
-            body,
-            "body (status {})",
-            self.head.status
-        );
-        self
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum BodyKind {
-    Length(usize),
-    Chunked,
-    Eof,
-}
-
-/// One TCP connection with a read buffer.
-pub struct Conn {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    host: String,
-    closed: bool,
-}
-
-impl Conn {
-    pub fn connect(authority: &str) -> Conn {
-        let stream = TcpStream::connect(authority).unwrap_or_else(|e| panic!("connect {authority}: {e}"));
-        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        Conn {
-            stream,
-            buf: Vec::new(),
-            host: authority.to_string(),
-            closed: false,
-        }
-    }
-
-    pub fn stream(&self) -> &TcpStream {
-        &self.stream
-    }
-
-    pub fn set_read_timeout(&self, d: Duration) {
-        self.stream.set_read_timeout(Some(d)).unwrap();
-    }
-
-    /// Writes raw bytes.
-    pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write request");
-    }
-
-    /// Writes one request. Adds `Host` unless given, and `Content-Length` for POST or a non-empty body
-    /// unless given.
-    pub fn send(&mut self, version: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) {
-        let mut req = format!("{method} {path} {version}\r\n").into_bytes();
-        let given = |n: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
-        if !given("host") {
-            req.extend_from_slice(format!("Host: {}\r\n", self.host).as_bytes());
-        }
-        for (k, v) in headers {
-            req.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
-        }
-        if !given("content-length") && !given("transfer-encoding") && (method == "POST" || !body.is_empty()) {
-            req.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
-        }
-        req.extend_from_slice(b"\r\n");
-        req.extend_from_slice(body);
-        self.send_raw(&req);
-    }
-
-    /// Reads more bytes into the buffer; false at EOF. Panics on timeout.
-    fn fill(&mut self) -> bool {
-        if self.closed {
-            return false;
-        }
-        let mut tmp = [0u8; 65536];
-        loop {
-            match self.stream.read(&mut tmp) {
-                Ok(0) => {
-                    self.closed = true;
-                    return false;
-                }
-                Ok(n) => {
-                    self.buf.extend_from_slice(&tmp[..n]);
-                    return true;
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => {
-                    panic!(
-                        "read timed out after {:?}; buffered {:?}",
-                        self.stream.read_timeout().ok().flatten(),
-                        String::from_utf8_lossy(&self.buf[..self.buf.len().min(300)])
-                    )
-                }
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => {
-                    self.closed = true;
-                    return false;
-                }
-                Err(e) => panic!("read error: {e}"),
-            }
-        }
-    }
-
-    /// Like `fill`, but reports a timeout as `None` instead of panicking.
-    fn try_fill(&mut self) -> Option<bool> {
-        if self.closed {
-            return Some(false);
-        }
-        let mut tmp = [0u8; 65536];
-        match self.stream.read(&mut tmp) {
-            Ok(0) => {
-                self.closed = true;
-                Some(false)
-            }
-            Ok(n) => {
-                self.buf.extend_from_slice(&tmp[..n]);
-                Some(true)
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::TimedOut => None,
-            Err(_) => {
-                self.closed = true;
-                Some(false)
-            }
-        }
-    }
-
-    fn take(&mut self, n: usize) -> Vec<u8> {
-        let rest = self.buf.split_off(n);
-        std::mem::replace(&mut self.buf, rest)
-    }
-
-    /// Reads raw bytes up to and including `delim`. Panics on EOF or timeout.
-    pub fn read_raw_until(&mut self, delim: &[u8]) -> Vec<u8> {
-        loop {
-            if let Some(i) = find(&self.buf, delim) {
-                return self.take(i + delim.len());
-            }
-            if !self.fill() {
-                panic!(
-                    "EOF before {:?}; buffered {:?}",
-                    String::from_utf8_lossy(delim),
-                    String::from_utf8_lossy(&self.buf)
-                );
-            }
-        }
-    }
-
-    /// Reads exactly `n` raw bytes. Panics on EOF or timeout.
-    pub fn read_raw_exact(&mut self, n: usize) -> Vec<u8> {
-        while self.buf.len() < n {
-            if !self.fill() {
-                panic!("EOF after {} of {} bytes", self.buf.len(), n);
-            }
-        }
-        self.take(n)
-    }
-
-    /// Reads raw bytes until a complete head (`\r\n\r\n`) has arrived or the peer closes; returns what
-    /// arrived up to the end of the head. Panics on timeout.
-    pub fn read_raw_to_end_or_head(&mut self) -> Vec<u8> {
-        loop {
-            if let Some(i) = find(&self.buf, b"\r\n\r\n") {
-                return self.take(i + 4);
-            }
-            if !self.fill() {
-                return std::mem::take(&mut self.buf);
-            }
-        }
-    }
-
-    /// Reads raw bytes until the peer closes (panics on timeout).
-    pub fn read_raw_to_end(&mut self) -> Vec<u8> {
-        while self.fill() {}
-        std::mem::take(&mut self.buf)
-    }
-
-    /// True if the peer closes the connection (EOF or reset) within the read timeout, with no more
-    /// data arriving. Panics if data arrives.
-    pub fn closes_without_data(&mut self) -> bool {
-        match self.try_fill() {
-            Some(false) => self.buf.is_empty(),
-            Some(true) => panic!("unexpected data: {:?}", String::from_utf8_lossy(&self.buf)),
-            None => false,
-        }
-    }
-
-    /// Reads a status line and headers.
-    pub fn read_head(&mut self) -> Head {
-        let raw = self.read_raw_until(b"\r\n\r\n");
-        parse_head(&raw)
-    }
-
-    /// Reads a full body according to the head.
-    pub fn read_body(&mut self, head: &Head, method: &str) -> Vec<u8> {
-        let mut body = Body::new(head.body_kind(method));
-        let mut out = Vec::new();
-        while let Some(chunk) = body.next(self) {
-            out.extend_from_slice(&chunk);
-        }
-        out
-    }
-
-    /// Sends an HTTP/1.1 request and reads the complete response.
-    pub fn request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
-        self.send("HTTP/1.1", method, path, headers, body);
-        self.read_response(method)
-    }
-
-    /// Reads one complete response to a request with `method`.
-    pub fn read_response(&mut self, method: &str) -> Response {
-        let head = self.read_head();
-        let body = self.read_body(&head, method);
-        Response { head, body }
-    }
-
-    /// Sends a request and returns a reader for a streaming response.
-    pub fn open_stream(
-        mut self,
-        version: &str,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Streaming {
-        self.send(version, method, path, headers, body);
-        let head = self.read_head();
-        let kind = head.body_kind(method);
-        Streaming {
-            conn: self,
-            head,
-            body: Body::new(kind),
-            decoded: Vec::new(),
-            ended: false,
-        }
-    }
-
-    /// Half-closes and drops the connection (an abort from the server's point of view).
-    pub fn abort(self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return Some(0);
-    }
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn parse_head(raw: &[u8]) -> Head {
-    let text = String::from_utf8_lossy(raw);
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next().unwrap();
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or("").to_string();
-    assert!(version.starts_with("HTTP/1."), "bad status line {status_line:?}");
-    let status = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
-    let reason = parts.next().unwrap_or("").to_string();
-    let mut headers = Vec::new();
-    for line in lines {
-        if line.is_empty() {
-            continue;
-        }
-        let (k, v) = line
-            .split_once(':')
-            .unwrap_or_else(|| panic!("bad header line {line:?}"));
-        headers.push((k.trim().to_string(), v.trim().to_string()));
-    }
-    Head {
-        version,
-        status,
-        reason,
-        headers,
-    }
-}
-
-/// Incremental body decoder (content-length, chunked, or until EOF).
-struct Body {
-    kind: BodyKind,
-    remaining: usize,
-    chunk_left: usize,
-    in_chunk: bool,
-    done: bool,
-}
-
-impl Body {
-    fn new(kind: BodyKind) -> Body {
-        let remaining = if let BodyKind::Length(n) = kind { n } else { 0 };
-        Body {
-            kind,
-            remaining,
-            chunk_left: 0,
-            in_chunk: false,
-            done: kind == BodyKind::Length(0),
-        }
-    }
-
-    /// Next piece of decoded body (as it arrives; for chunked, at most one chunk), or None at the end.
-    fn next(&mut self, c: &mut Conn) -> Option<Vec<u8>> {
-        if self.done {
-            return None;
-        }
-        match self.kind {
-            BodyKind::Length(_) => {
-                if c.buf.is_empty() && !c.fill() {
-                    panic!("EOF with {} body bytes missing", self.remaining);
-                }
-                let n = self.remaining.min(c.buf.len());
-                self.remaining -= n;
-                if self.remaining == 0 {
-                    self.done = true;
-                }
-                Some(c.take(n))
-            }
-            BodyKind::Eof => {
-                if c.buf.is_empty() && !c.fill() {
-                    self.done = true;
-                    return None;
-                }
-                Some(std::mem::take(&mut c.buf))
-            }
-            BodyKind::Chunked => loop {
-                if self.in_chunk {
-                    if self.chunk_left == 0 {
-                        // CRLF after the chunk data.
-                        let crlf = c.read_raw_exact(2);
-                        assert_eq!(crlf, b"\r\n", "chunk not followed by CRLF");
-                        self.in_chunk = false;
-                        continue;
-                    }
-                    if c.buf.is_empty() && !c.fill() {
-                        panic!("EOF inside a chunk");
-                    }
-                    let n = self.chunk_left.min(c.buf.len());
-                    self.chunk_left -= n;
-                    return Some(c.take(n));
-                }
-                let line = c.read_raw_until(b"\r\n");
-                let line = String::from_utf8_lossy(&line[..line.len() - 2]).to_string();
-                let size_hex = line.split(';').next().unwrap().trim();
-                let size =
-                    usize::from_str_radix(size_hex, 16).unwrap_or_else(|_| panic!("bad chunk size line {line:?}"));
-                if size == 0 {
-                    // Trailers until an empty line.
-                    loop {
-                        let t = c.read_raw_until(b"\r\n");
-                        if t == b"\r\n" {
-                            break;
-                        }
-                    }
-                    self.done = true;
-                    return None;
-                }
-                self.in_chunk = true;
-                self.chunk_left = size;
-            },
-        }
-    }
-
-    fn chunked_next_whole_chunk(&mut self, c: &mut Conn) -> Option<Vec<u8>> {
-        assert_eq!(self.kind, BodyKind::Chunked);
-        assert!(!self.in_chunk || self.chunk_left == 0, "in the middle of a chunk");
-        let mut out = Vec::new();
-        let first = self.next(c)?;
-        out.extend_from_slice(&first);
-        while self.chunk_left > 0 {
-            out.extend_from_slice(&self.next(c).unwrap());
-        }
-        Some(out)
-    }
-}
-
-/// A streaming response being read incrementally.
-pub struct Streaming {
-    pub conn: Conn,
-    pub head: Head,
-    body: Body,
-    decoded: Vec<u8>,
-    ended: bool,
-}
-
-impl Streaming {
-    pub fn is_chunked(&self) -> bool {
-        self.body.kind == BodyKind::Chunked
-    }
-
-    pub fn has_content_length(&self) -> bool {
-        matches!(self.body.kind, BodyKind::Length(_))
-    }
-
-    fn more(&mut self) -> bool {
-        if self.ended {
-            return false;
-        }
-        match self.body.next(&mut self.conn) {
-            Some(d) => {
-                self.decoded.extend_from_slice(&d);
-                true
-            }
-            None => {
-                self.ended = true;
-                false
-            }
-        }
-    }
-
-    /// Decoded body bytes up to and including `delim`. Panics on end of body or timeout.
-    #[track_caller]
-    pub fn read_until(&mut self, delim: &[u8]) -> Vec<u8> {
-        loop {
-            if let Some(i) = find(&self.decoded, delim) {
-                let rest = self.decoded.split_off(i + delim.len());
-                return std::mem::replace(&mut self.decoded, rest);
-            }
-            if !self.more() {
-                panic!(
-                    "response ended before {:?}; left {:?}",
-                    String::from_utf8_lossy(delim),
-                    String::from_utf8_lossy(&self.decoded)
-                );
-            }
-        }
-    }
-
-    /// Like `read_until` but returns None if the body ends first (leftover bytes must be empty).
-    pub fn read_until_or_end(&mut self, delim: &[u8]) -> Option<Vec<u8>> {
-        loop {
-            if let Some(i) = find(&self.decoded, delim) {
-                let rest = self.decoded.split_off(i + delim.len());
-                return Some(std::mem::replace(&mut self.decoded, rest));
-            }
-            if !self.more() {
-                assert!(
-                    self.decoded.is_empty(),
-                    "trailing partial data {:?}",
-                    String::from_utf8_lossy(&self.decoded)
-                );
-                return None;
-            }
-        }
-    }
-
-    /// Puts bytes back in front of the unread body.
-    pub fn unread(&mut self, bytes: &[u8]) {
-        let rest = std::mem::take(&mut self.decoded);
-        self.decoded = [bytes, &rest].concat();
-    }
-
-    /// Exactly `n` decoded bytes.
-    #[track_caller]
-    pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
-        while self.decoded.len() < n {
-            if !self.more() {
-                panic!("response ended after {} of {} bytes", self.decoded.len(), n);
-            }
-        }
-        let rest = self.decoded.split_off(n);
-        std::mem::replace(&mut self.decoded, rest)
-    }
-
-    /// One xhr-streaming frame: text up to and including `\n`.
-    #[track_caller]
-    pub fn line(&mut self) -> String {
-        String::from_utf8(self.read_until(b"\n")).expect("UTF-8 frame")
-    }
-
-    /// Asserts the response body ends (within the read timeout) with no further data.
-    #[track_caller]
-    pub fn expect_end(&mut self) {
-        assert!(
-            self.decoded.is_empty(),
-            "unexpected data {:?}",
-            String::from_utf8_lossy(&self.decoded)
-        );
-        if self.more() {
-            panic!(
-                "unexpected data instead of end: {:?}",
-                String::from_utf8_lossy(&self.decoded)
-            );
-        }
-    }
-
-    /// For a chunked body: the next whole chunk (None at the terminating chunk).
-    pub fn next_chunk(&mut self) -> Option<Vec<u8>> {
-        assert!(self.decoded.is_empty());
-        let r = self.body.chunked_next_whole_chunk(&mut self.conn);
-        if r.is_none() {
-            self.ended = true;
-        }
-        r
-    }
-
-    /// Waits up to `d` for any new data; true if some arrived. The connection's normal read timeout is
-    /// restored afterwards.
-    pub fn wait_for_data(&mut self, d: Duration) -> bool {
-        if !self.decoded.is_empty() || !self.conn.buf.is_empty() {
-            return true;
-        }
-        self.conn.set_read_timeout(d);
-        let r = self.conn.try_fill();
-        self.conn.set_read_timeout(READ_TIMEOUT);
-        matches!(r, Some(true))
-    }
-
-    /// Drops the connection abruptly.
-    pub fn abort(self) {
-        self.conn.abort();
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1147,7 +603,8 @@ pub fn decode_uri(s: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|e| e.to_string())
 }
 
-/// Sleeps for `ms` milliseconds.
+/// Sleeps for `ms` milliseconds. Only for sleeps that are a test's input (a client trickling bytes,
+/// staying idle to show the server keeps it); to wait for the server, use [`wait_until`].
 pub fn sleep_ms(ms: u64) {
     std::thread::sleep(Duration::from_millis(ms));
 }

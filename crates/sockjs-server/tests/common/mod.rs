@@ -147,3 +147,18 @@ pub(crate) async fn open_xhr<H: Handler>(
     assert_eq!(status_text(r).await, (200, "o\n".to_owned()));
     next_session(rx).await
 }
+
+/// Waits until `done()` holds, looking every 10 ms on tokio's clock; panics
+/// after `timeout` naming `what` was awaited. For real-clock tests waiting
+/// for the service to do something (forget a session): they go on as soon
+/// as it happened instead of sleeping for a guess.
+pub(crate) async fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = tokio::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

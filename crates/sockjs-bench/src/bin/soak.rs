@@ -1,4 +1,4 @@
-//! Run with: `cargo run --release -p sockjs-server --example soak -- --duration 180`
+//! Run with: `cargo run --release -p sockjs-bench --bin sockjs-soak -- --duration 180`
 //!
 //! A bounded soak test. It starts an echo server as a child process (this
 //! same program with `--serve`), then for `--duration` seconds keeps
@@ -25,6 +25,7 @@
 //! fault.
 
 use futures_util::{SinkExt, StreamExt};
+use sockjs_testkit::{AsyncConn, Request};
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -555,11 +556,11 @@ async fn send(addr: &str, base: &str, transport: &str, msgs: &[String]) -> Resul
     } else {
         (format!("{base}/xhr_send"), json, "text/plain", 204)
     };
-    let mut h = Http::request(addr, "POST", &path, &[("Content-Type", ctype)], body.as_bytes())
+    let (mut conn, status) = request(addr, "POST", &path, &[("Content-Type", ctype)], body.as_bytes())
         .await
         .map_err(|e| e.to_string())?;
-    let status = h.status;
-    let _ = h.read_to_end().await;
+    let mut reply = Vec::new();
+    let _ = conn.read_body(&mut reply).await;
     if status != want {
         return Err(format!("send answered {status}"));
     }
@@ -568,7 +569,7 @@ async fn send(addr: &str, base: &str, transport: &str, msgs: &[String]) -> Resul
 
 /// One receiving request and the frames it carries.
 struct Receiver {
-    http: Http,
+    http: AsyncConn,
     transport: String,
     pending: Vec<u8>,
     prelude_seen: bool,
@@ -578,11 +579,9 @@ struct Receiver {
 
 impl Receiver {
     async fn open(addr: &str, method: &str, path: &str, transport: &str) -> Result<Receiver, String> {
-        let http = Http::request(addr, method, path, &[], b"")
-            .await
-            .map_err(|e| e.to_string())?;
-        if http.status != 200 {
-            return Err(format!("{path} answered {}", http.status));
+        let (http, status) = request(addr, method, path, &[], b"").await.map_err(|e| e.to_string())?;
+        if status != 200 {
+            return Err(format!("{path} answered {status}"));
         }
         Ok(Receiver {
             http,
@@ -602,14 +601,16 @@ impl Receiver {
             if self.done {
                 return Ok(None);
             }
-            match self.http.next_data().await.map_err(|e| e.to_string())? {
-                Some(d) => self.pending.extend_from_slice(&d),
-                None => {
-                    if !self.pending.is_empty() && !self.pending.iter().all(u8::is_ascii_whitespace) {
-                        return Err(format!("trailing data {:?}", String::from_utf8_lossy(&self.pending)));
-                    }
-                    return Ok(None);
+            let more = self
+                .http
+                .body_data(&mut self.pending)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !more {
+                if !self.pending.is_empty() && !self.pending.iter().all(u8::is_ascii_whitespace) {
+                    return Err(format!("trailing data {:?}", String::from_utf8_lossy(&self.pending)));
                 }
+                return Ok(None);
             }
         }
     }
@@ -714,124 +715,18 @@ async fn connect(addr: &str) -> io::Result<TcpStream> {
     TcpStream::connect(addr).await
 }
 
-/// A minimal HTTP/1.1 client for one request (`Connection: close`).
-struct Http {
-    tcp: TcpStream,
-    buf: Vec<u8>,
-    status: u16,
-    chunked: bool,
-    left: Option<usize>,
-    ended: bool,
-}
-
-impl Http {
-    async fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> io::Result<Http> {
-        let mut tcp = connect(addr).await?;
-        let mut req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            req.push_str(&format!("{k}: {v}\r\n"));
-        }
-        req.push_str("\r\n");
-        tcp.write_all(req.as_bytes()).await?;
-        tcp.write_all(body).await?;
-        let mut h = Http {
-            tcp,
-            buf: Vec::new(),
-            status: 0,
-            chunked: false,
-            left: None,
-            ended: false,
-        };
-        let end = loop {
-            if let Some(i) = h.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i;
-            }
-            if !h.fill().await? {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "no response head"));
-            }
-        };
-        let head = String::from_utf8_lossy(&h.buf[..end]).into_owned();
-        h.buf.drain(..end + 4);
-        h.status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| io::Error::other("bad status line"))?;
-        for line in head.lines().skip(1) {
-            let Some((k, v)) = line.split_once(':') else { continue };
-            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-            if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
-                h.chunked = true;
-            } else if k == "content-length" {
-                h.left = v.parse().ok();
-            }
-        }
-        if h.status == 204 || h.status == 304 {
-            h.left = Some(0);
-        }
-        Ok(h)
-    }
-
-    async fn fill(&mut self) -> io::Result<bool> {
-        let mut tmp = [0u8; 16384];
-        let n = self.tcp.read(&mut tmp).await?;
-        self.buf.extend_from_slice(&tmp[..n]);
-        Ok(n > 0)
-    }
-
-    /// The next piece of the decoded body; `None` at its end.
-    async fn next_data(&mut self) -> io::Result<Option<Vec<u8>>> {
-        if self.ended {
-            return Ok(None);
-        }
-        if self.chunked {
-            loop {
-                if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
-                    let size_line = String::from_utf8_lossy(&self.buf[..i]).into_owned();
-                    let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
-                        .map_err(|_| io::Error::other("bad chunk size"))?;
-                    if self.buf.len() >= i + 2 + size + 2 {
-                        let data = self.buf[i + 2..i + 2 + size].to_vec();
-                        self.buf.drain(..i + 2 + size + 2);
-                        if size == 0 {
-                            self.ended = true;
-                            return Ok(None);
-                        }
-                        return Ok(Some(data));
-                    }
-                }
-                if !self.fill().await? {
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "chunked body cut"));
-                }
-            }
-        }
-        if let Some(left) = self.left {
-            if left == 0 {
-                self.ended = true;
-                return Ok(None);
-            }
-            if self.buf.is_empty() && !self.fill().await? {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "body cut"));
-            }
-            let n = self.buf.len().min(left);
-            self.left = Some(left - n);
-            return Ok(Some(self.buf.drain(..n).collect()));
-        }
-        if self.buf.is_empty() && !self.fill().await? {
-            self.ended = true;
-            return Ok(None);
-        }
-        Ok(Some(std::mem::take(&mut self.buf)))
-    }
-
-    async fn read_to_end(&mut self) -> io::Result<Vec<u8>> {
-        let mut out = Vec::new();
-        while let Some(d) = self.next_data().await? {
-            out.extend(d);
-        }
-        Ok(out)
-    }
+/// One request on a new connection (`Connection: close`): sends it and
+/// reads the response head; the body is left to the caller.
+async fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<(AsyncConn, u16)> {
+    let mut conn = AsyncConn::from_stream(connect(addr).await?, addr.to_owned())?;
+    let mut all = vec![("Connection", "close")];
+    all.extend_from_slice(headers);
+    let status = conn.start(Request::new(method, path).headers(&all).body(body)).await?;
+    Ok((conn, status))
 }
