@@ -756,8 +756,6 @@ fn a_server_restart_closes_live_xhr_streaming_sessions_with_1001_then_serves_aga
 }
 
 #[test]
-#[ignore = "server bug: on shutdown serve() does not wait for upgraded websockets; the process exits \
-            before they get their 1001 close frame and they are reset"]
 fn a_server_restart_closes_live_websockets_with_1001_then_serves_again() {
     if external() {
         skipped("it stops and restarts the server");

@@ -127,7 +127,9 @@ impl<S, F> Serve<S, F> {
     /// the kernel) until an open one ends, while open ones are served as
     /// usual. Defaults to 10000 connections.
     pub fn max_connections(mut self, connections: usize) -> Self {
-        self.limits.max_connections = connections.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        // Shutdown waits for every place back with one `acquire_many(u32)`.
+        let most = tokio::sync::Semaphore::MAX_PERMITS.min(u32::MAX as usize);
+        self.limits.max_connections = connections.clamp(1, most);
         self
     }
 
@@ -248,7 +250,18 @@ where
                 });
             }
             drop(listener);
-            if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+            // hyper's graceful shutdown knows only the connections it still
+            // serves; an upgraded one (a websocket) left it at the upgrade.
+            // Every connection, upgraded or not, holds a place under
+            // `max_connections` until its socket closes, so getting all the
+            // places back means every connection ended, websockets
+            // included (after their close frames went out).
+            let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+            let drained = async {
+                graceful.shutdown().await;
+                let _ = slots.acquire_many(all).await;
+            };
+            if tokio::time::timeout(grace, drained).await.is_err() {
                 tracing::debug!("grace period over with connections still open");
             }
             Ok(())
