@@ -9,10 +9,10 @@ use axum::Router;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use sockjs_server::{Config, Session, SockJsLayer, SockJsService};
+use sockjs_testkit::{AsyncConn, Request};
 use std::future::IntoFuture;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -207,55 +207,45 @@ async fn after_shutdown_new_sessions_get_503() {
     assert_eq!(body, "c[1001,\"Server is shutting down\"]\n");
 }
 
-/// One HTTP/1.1 exchange on a connection of its own, read as raw text.
+/// One request on a connection of its own, its body read as it arrives.
 struct Wire {
-    stream: TcpStream,
-    buf: Vec<u8>,
+    conn: AsyncConn,
+    body: Vec<u8>,
 }
 
 impl Wire {
-    /// Writes `request` on a new connection to `addr` and waits for the
+    /// Sends `method path` on a new connection to `addr` and waits for the
     /// response head (so the server has handled the request).
-    async fn open(addr: std::net::SocketAddr, request: String) -> Wire {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut w = Wire {
-            stream,
-            buf: Vec::new(),
-        };
-        w.until(|_| true).await;
-        w
+    async fn open(addr: std::net::SocketAddr, method: &str, path: &str) -> Wire {
+        let mut conn = AsyncConn::new(addr, "x".into());
+        let status = tokio::time::timeout(Duration::from_secs(10), conn.start(Request::new(method, path)))
+            .await
+            .expect("response head in time")
+            .expect("response head");
+        assert_eq!(status, 200, "{method} {path}");
+        Wire { conn, body: Vec::new() }
     }
 
-    /// Reads until `found` holds for the body received so far (everything
-    /// after the head, chunk framing included); returns that body.
+    /// Reads until `found` holds for the body received so far, or the body
+    /// ends; returns the body so far.
     async fn until(&mut self, mut found: impl FnMut(&str) -> bool) -> String {
-        let Wire { stream, buf } = self;
+        let Wire { conn, body } = self;
         tokio::time::timeout(Duration::from_secs(10), async {
             loop {
-                let text = String::from_utf8_lossy(buf).into_owned();
-                if let Some((_, body)) = text.split_once("\r\n\r\n") {
-                    if found(body) {
-                        return body.to_owned();
-                    }
+                let text = String::from_utf8_lossy(body).into_owned();
+                if found(&text) || !conn.body_data(body).await.expect("body") {
+                    return String::from_utf8_lossy(body).into_owned();
                 }
-                let mut chunk = [0u8; 8192];
-                let n = stream.read(&mut chunk).await.unwrap_or(0);
-                assert!(n > 0, "connection closed; got {text:?}");
-                buf.extend_from_slice(&chunk[..n]);
             }
         })
         .await
-        .unwrap_or_else(|_| panic!("timed out; got {:?}", String::from_utf8_lossy(buf)))
+        .unwrap_or_else(|_| panic!("timed out; got {:?}", String::from_utf8_lossy(body)))
     }
-}
 
-fn post_req(path: &str) -> String {
-    format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
-}
-
-fn get_req(path: &str) -> String {
-    format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")
+    /// Reads the whole body.
+    async fn rest(&mut self) -> String {
+        self.until(|_| false).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,12 +261,12 @@ async fn shutdown_under_axum_serve_closes_every_session() {
             .into_future(),
     );
 
-    let mut streaming = Wire::open(addr, post_req("/echo/000/s1/xhr_streaming")).await;
+    let mut streaming = Wire::open(addr, "POST", "/echo/000/s1/xhr_streaming").await;
     streaming.until(|b| b.contains("o\n")).await;
-    let mut first = Wire::open(addr, post_req("/echo/000/s2/xhr")).await;
-    first.until(|b| b.contains("o\n")).await;
-    let mut parked = Wire::open(addr, post_req("/echo/000/s2/xhr")).await;
-    let mut eventsource = Wire::open(addr, get_req("/echo/000/s4/eventsource")).await;
+    let mut first = Wire::open(addr, "POST", "/echo/000/s2/xhr").await;
+    assert_eq!(first.rest().await, "o\n");
+    let mut parked = Wire::open(addr, "POST", "/echo/000/s2/xhr").await;
+    let mut eventsource = Wire::open(addr, "GET", "/echo/000/s4/eventsource").await;
     eventsource.until(|b| b.contains("data: o\r\n")).await;
     let (mut ws, _) =
         tokio_tungstenite::client_async("ws://x/echo/000/s3/websocket", TcpStream::connect(addr).await.unwrap())
@@ -294,12 +284,13 @@ async fn shutdown_under_axum_serve_closes_every_session() {
 
     shutdown.trigger();
     let close = "c[1001,\"Server is shutting down\"]";
-    let body = streaming.until(|b| b.ends_with("\r\n0\r\n\r\n")).await;
-    assert!(body.contains(&format!("{close}\n")), "{body}");
-    let body = parked.until(|b| b.ends_with("\r\n0\r\n\r\n")).await;
-    assert!(body.contains(&format!("{close}\n")), "{body}");
-    let body = eventsource.until(|b| b.ends_with("\r\n0\r\n\r\n")).await;
-    assert!(body.contains(&format!("data: {close}\r\n\r\n")), "{body}");
+    let body = streaming.rest().await;
+    assert!(body.ends_with(&format!("o\n{close}\n")), "{body}");
+    assert_eq!(parked.rest().await, format!("{close}\n"));
+    assert_eq!(
+        eventsource.rest().await,
+        format!("\r\ndata: o\r\n\r\ndata: {close}\r\n\r\n")
+    );
     assert_eq!(ws.next().await.unwrap().unwrap(), Message::text(close));
     match ws.next().await {
         Some(Ok(Message::Close(Some(f)))) => assert_eq!(u16::from(f.code), 1000),
@@ -358,13 +349,7 @@ const RECEIVERS: [Receiver; 5] = [
 
 impl Receiver {
     async fn open(&self, addr: std::net::SocketAddr, session: &str) -> Wire {
-        let path = format!("/echo/000/{session}/{}", self.endpoint);
-        let req = if self.method == "POST" {
-            post_req(&path)
-        } else {
-            get_req(&path)
-        };
-        Wire::open(addr, req).await
+        Wire::open(addr, self.method, &format!("/echo/000/{session}/{}", self.endpoint)).await
     }
 
     /// Reads until the response shows its first frame.
