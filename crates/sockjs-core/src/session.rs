@@ -7,7 +7,8 @@
 //! and answers "what must be sent now"; it never sleeps, spawns or writes.
 //! Time is passed in as [`Instant`]s.
 
-use crate::frame::{encode_close, encode_messages, OPEN};
+use crate::frame::{encode_close, OPEN};
+use crate::message::{encode_outbound, Outbound, SharedMessage};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -117,7 +118,7 @@ fn later(now: Instant, d: Duration) -> Instant {
 #[derive(Debug)]
 pub struct Session {
     state: ReadyState,
-    queue: VecDeque<String>,
+    queue: VecDeque<Outbound>,
     queued_bytes: usize,
     limits: QueueLimits,
     close: Option<(u16, String)>,
@@ -161,6 +162,11 @@ impl Session {
     /// True once the session is closing or closed.
     pub fn is_closed(&self) -> bool {
         self.state >= ReadyState::Closing
+    }
+
+    /// The queue's bounds.
+    pub fn limits(&self) -> QueueLimits {
+        self.limits
     }
 
     /// Number of queued outbound messages.
@@ -235,8 +241,22 @@ impl Session {
             return Err(PushError::Full(msg));
         }
         self.queued_bytes += msg.len();
-        self.queue.push_back(msg);
+        self.queue.push_back(Outbound::Owned(msg));
         Ok(())
+    }
+
+    /// Queues a message shared with other sessions, even past the queue's
+    /// bounds: a broadcast never waits for one session. Returns whether the
+    /// queue is now over its bounds (the caller applies its slow-consumer
+    /// rule), or `None` when the session is closed.
+    pub fn push_shared(&mut self, msg: SharedMessage) -> Option<bool> {
+        if self.is_closed() {
+            return None;
+        }
+        let over = !self.has_room(msg.len());
+        self.queued_bytes += msg.len();
+        self.queue.push_back(Outbound::Shared(msg));
+        Some(over)
     }
 
     /// True when a message of `len` bytes would be accepted now.
@@ -299,10 +319,10 @@ impl Session {
             });
         }
         if !self.queue.is_empty() {
-            let msgs: Vec<String> = self.queue.drain(..).collect();
+            let msgs: Vec<Outbound> = self.queue.drain(..).collect();
             self.queued_bytes = 0;
             return Some(Outgoing {
-                frame: encode_messages(&msgs),
+                frame: encode_outbound(&msgs),
                 is_close: false,
                 freed_space: true,
             });
@@ -320,7 +340,7 @@ impl Session {
 
     /// Takes every queued message (for transports that send them one by one,
     /// such as the raw websocket).
-    pub fn drain(&mut self) -> Vec<String> {
+    pub fn drain(&mut self) -> Vec<Outbound> {
         self.queued_bytes = 0;
         self.opened = true;
         if self.state == ReadyState::Connecting {

@@ -96,6 +96,11 @@ impl<H, S> SockJsService<H, S> {
         &self.state.config
     }
 
+    /// The service's [`crate::Hub`]: broadcast to its sessions and rooms.
+    pub fn hub(&self) -> crate::Hub {
+        self.state.hub.clone()
+    }
+
     /// The handle that shuts this service down (the one given to
     /// [`Config::shutdown`], or the config's own). See [`crate::Shutdown`].
     pub fn shutdown_handle(&self) -> crate::Shutdown {
@@ -127,6 +132,11 @@ impl<H: Handler> SockJsLayer<H> {
 }
 
 impl<H> SockJsLayer<H> {
+    /// The service's [`crate::Hub`]. See [`SockJsService::hub`].
+    pub fn hub(&self) -> crate::Hub {
+        self.state.hub.clone()
+    }
+
     /// The handle that shuts the layer's service down. See
     /// [`SockJsService::shutdown_handle`].
     pub fn shutdown_handle(&self) -> crate::Shutdown {

@@ -1,6 +1,8 @@
 //! The application's view of a session: receive, send, close, metadata.
 
-use crate::shared::{short_id, ConnInfo, SendError, Shared, TrySendError, HANDLER_PANICKED};
+use crate::hub::Hub;
+use crate::sender::SessionSender;
+use crate::shared::{short_id, ConnInfo, SendError, SessionId, Shared, TrySendError, HANDLER_PANICKED};
 use http::HeaderMap;
 use sockjs_core::ReadyState;
 use sockjs_core::Transport;
@@ -28,6 +30,7 @@ pub struct Session {
     shared: Arc<Shared>,
     inbound: mpsc::Receiver<String>,
     info: Arc<ConnInfo>,
+    hub: Hub,
 }
 
 impl std::fmt::Debug for Session {
@@ -41,8 +44,68 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, inbound: mpsc::Receiver<String>, info: Arc<ConnInfo>) -> Session {
-        Session { shared, inbound, info }
+    pub(crate) fn new(shared: Arc<Shared>, inbound: mpsc::Receiver<String>, info: Arc<ConnInfo>, hub: Hub) -> Session {
+        Session {
+            shared,
+            inbound,
+            info,
+            hub,
+        }
+    }
+
+    /// The session's identifier: unique among the sessions of its service,
+    /// stable for the session's life, and not a secret (sockjs-node's
+    /// `conn.id`; unlike the session id in the client's URLs, which is a
+    /// bearer secret and never exposed).
+    pub fn id(&self) -> SessionId {
+        self.shared.sid
+    }
+
+    /// The service's [`Hub`]: broadcast to its sessions and rooms.
+    pub fn hub(&self) -> Hub {
+        self.hub.clone()
+    }
+
+    /// Joins `room` (see [`Hub::join`]); the session leaves every room when
+    /// it closes. False when the session is closed.
+    pub fn join(&self, room: &str) -> bool {
+        self.hub.join(&self.sender(), room)
+    }
+
+    /// Leaves `room`; false when the session was not in it.
+    pub fn leave(&self, room: &str) -> bool {
+        self.hub.leave(&self.sender(), room)
+    }
+
+    /// The rooms the session is in.
+    pub fn rooms(&self) -> Vec<String> {
+        self.hub.rooms_of(&self.sender())
+    }
+
+    /// Sets the session's data of type `T` (one value per type), returning
+    /// the previous one. Other tasks and broadcast filters read it through
+    /// [`SessionSender::data`]: for example the user a token in the first
+    /// message identified.
+    ///
+    /// ```
+    /// # async fn handler(mut session: sockjs_server::Session) {
+    /// #[derive(Clone)]
+    /// struct User(String);
+    /// if let Some(token) = session.recv().await {
+    ///     session.set_data(User(token));
+    /// }
+    /// let hub = session.hub();
+    /// // Only to the sessions whose user is known.
+    /// hub.to_all().filter(|s| s.data::<User>().is_some()).send("hello, users");
+    /// # }
+    /// ```
+    pub fn set_data<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
+        self.sender().set_data(value)
+    }
+
+    /// A copy of the session's data of type `T`, if set.
+    pub fn data<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
+        self.sender().data()
     }
 
     /// Receives the next message from the client, in order. Returns `None`
@@ -155,9 +218,7 @@ impl Session {
 
     /// A cloneable handle that can send to and close this session from other tasks.
     pub fn sender(&self) -> SessionSender {
-        SessionSender {
-            shared: self.shared.clone(),
-        }
+        SessionSender::new(self.shared.clone())
     }
 }
 
@@ -170,47 +231,5 @@ impl Drop for Session {
             sockjs_core::GO_AWAY
         };
         self.shared.close(code, reason);
-    }
-}
-
-/// A cloneable handle to send to (and close) a session from any task; it
-/// does not keep the session open.
-#[derive(Clone)]
-pub struct SessionSender {
-    shared: Arc<Shared>,
-}
-
-impl std::fmt::Debug for SessionSender {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionSender")
-            .field("id", &short_id(&self.shared.id))
-            .finish()
-    }
-}
-
-impl SessionSender {
-    /// Queues a message, waiting while the queue is full. See [`Session::send`].
-    pub async fn send(&self, msg: impl Into<String>) -> Result<(), SendError> {
-        self.shared.push(msg.into()).await
-    }
-
-    /// Queues a message without waiting. See [`Session::try_send`].
-    pub fn try_send(&self, msg: impl Into<String>) -> Result<(), TrySendError> {
-        self.shared.try_send(msg.into())
-    }
-
-    /// Closes the session. See [`Session::close`].
-    pub fn close(&self, code: u16, reason: &str) {
-        self.shared.close(code, reason);
-    }
-
-    /// The session's ready state.
-    pub fn ready_state(&self) -> ReadyState {
-        self.shared.ready_state()
-    }
-
-    /// True when both handles refer to the same session.
-    pub fn same_session(&self, other: &SessionSender) -> bool {
-        Arc::ptr_eq(&self.shared, &other.shared)
     }
 }

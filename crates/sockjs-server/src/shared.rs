@@ -43,9 +43,26 @@ pub(crate) struct ConnInfo {
     pub(crate) headers: HeaderMap,
 }
 
+/// A session's public identifier: unique within its service, stable for
+/// the session's life, and not a secret (unlike the session id in the
+/// client's URLs, which it is not derived from). sockjs-node's `conn.id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionId(pub(crate) u64);
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// State shared by the session handle, its senders and the transports.
 pub(crate) struct Shared {
+    /// The session id from the client's URL (a bearer secret).
     pub(crate) id: Arc<str>,
+    /// The public identifier.
+    pub(crate) sid: SessionId,
+    /// The application's typed per-session data.
+    pub(crate) data: Mutex<http::Extensions>,
     inner: Mutex<Inner>,
     /// Wakes senders waiting for queue room.
     space: Notify,
@@ -85,18 +102,25 @@ pub(crate) const SLOW_CONSUMER: (u16, &str) = (1013, "Slow consumer");
 /// messages its client sends (see `Config::slow_consumer_timeout`).
 pub(crate) const APP_NOT_READING: (u16, &str) = (1011, "Application not reading");
 
+/// How many times its bounds a session's queue may hold, with broadcasts
+/// queued past them, before the session is closed as a slow consumer at once.
+pub(crate) const BROADCAST_OVERFLOW: usize = 4;
+
 /// The close given to a session whose application panicked.
 pub(crate) const HANDLER_PANICKED: (u16, &str) = (1011, "Internal error");
 
 impl Shared {
     pub(crate) fn new(
         id: Arc<str>,
+        sid: SessionId,
         core: sockjs_core::Session,
         inbound: mpsc::Sender<String>,
         slow_consumer: Option<Duration>,
     ) -> Arc<Shared> {
         Arc::new(Shared {
             id,
+            sid,
+            data: Mutex::new(http::Extensions::new()),
             inner: Mutex::new(Inner {
                 core,
                 waker: None,
@@ -193,7 +217,7 @@ impl Shared {
     }
 
     /// Drains queued messages for a raw websocket, or reports the close.
-    pub(crate) async fn next_raw(&self) -> Result<Vec<String>, (u16, String)> {
+    pub(crate) async fn next_raw(&self) -> Result<Vec<sockjs_core::Outbound>, (u16, String)> {
         poll_fn(|cx| {
             let mut g = self.lock();
             let msgs = g.core.drain();
@@ -324,6 +348,41 @@ impl Shared {
             w.wake();
         }
         Ok(())
+    }
+
+    /// Queues a message shared with other sessions without ever waiting
+    /// (see `Hub`). Past the queue's bounds the message is still queued
+    /// and the slow-consumer clock runs; the session is closed with 1013
+    /// once the queue has been over its bounds for `slow_consumer`, or at
+    /// once when it holds [`BROADCAST_OVERFLOW`] times its bounds, so a
+    /// stalled recipient cannot grow without limit. Messages queued before
+    /// the close are still delivered. False when the session is closed.
+    pub(crate) fn push_shared(&self, msg: sockjs_core::SharedMessage) -> bool {
+        let mut g = self.lock();
+        let limits = g.core.limits();
+        let Some(over) = g.core.push_shared(msg) else {
+            return false;
+        };
+        if over {
+            let now = tokio::time::Instant::now();
+            let since = *g.full_since.get_or_insert(now);
+            let overdue = self.slow_consumer.is_some_and(|t| now >= crate::clock::after(since, t));
+            let overflow = g.core.queued() > limits.max_messages.saturating_mul(BROADCAST_OVERFLOW)
+                || g.core.queued_bytes() > limits.max_bytes.saturating_mul(BROADCAST_OVERFLOW);
+            if overdue || overflow {
+                let (code, reason) = SLOW_CONSUMER;
+                tracing::debug!(session = %short_id(&self.id), "outbound queue over its bounds for too long: closing");
+                g.core.close(code, reason);
+                self.after_change(g);
+                return true;
+            }
+        }
+        let w = g.waker.take();
+        drop(g);
+        if let Some(w) = w {
+            w.wake();
+        }
+        true
     }
 
     /// When a sender waiting on a full queue must look again even if no

@@ -5,9 +5,11 @@ use crate::clock::{after_std, now};
 use crate::config::Config;
 use crate::error::HttpError;
 use crate::handler::Handler;
+use crate::hub::Hub;
 use crate::registry::Registry;
+use crate::sender::SessionSender;
 use crate::session::Session;
-use crate::shared::{short_id, ConnInfo, Shared, HEADER_WHITELIST};
+use crate::shared::{short_id, ConnInfo, SessionId, Shared, HEADER_WHITELIST};
 use crate::shutdown::{OnShutdown, SHUTTING_DOWN};
 use bytes::Bytes;
 use http::header::HeaderMap;
@@ -25,7 +27,9 @@ pub(crate) struct State<H> {
     handler: H,
     pub(crate) sessions: Registry<Arc<str>>,
     pub(crate) ws_sessions: Registry<u64>,
-    next_ws: AtomicU64,
+    next_id: AtomicU64,
+    /// Every live session, and the rooms they joined.
+    pub(crate) hub: Hub,
     pub(crate) iframe: Bytes,
     pub(crate) etag: HeaderValue,
     /// Live sessions, counted by [`SessionSlot`]s (bounded by `max_sessions`).
@@ -45,6 +49,16 @@ impl Drop for SessionSlot {
 }
 
 impl<H> State<H> {
+    /// A fresh identifier for a session of this service.
+    pub(crate) fn next_id(&self) -> SessionId {
+        SessionId(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Forgets a session that ended: out of the hub and its rooms.
+    pub(crate) fn end_session(&self, shared: &Shared) {
+        self.hub.remove(shared.sid);
+    }
+
     fn queue_limits(&self) -> QueueLimits {
         QueueLimits {
             max_messages: self.config.max_queued_messages,
@@ -93,18 +107,20 @@ impl<H> State<H> {
 
 impl<H: Handler> State<H> {
     /// Creates a session and starts the application on it.
+    /// The handle the application gets is returned with the shared state;
+    /// the session is in the service's [`Hub`] from now until `end_session`.
     pub(crate) fn start_session(
         self: &Arc<Self>,
+        sid: SessionId,
         id: Arc<str>,
         info: ConnInfo,
-    ) -> (Arc<Shared>, tokio::sync::mpsc::Receiver<String>, Arc<ConnInfo>) {
+    ) -> (Arc<Shared>, Session) {
         let (tx, rx) = tokio::sync::mpsc::channel(self.config.inbound_capacity);
         let core = sockjs_core::Session::new(now(), self.config.disconnect_delay, self.queue_limits());
-        (
-            Shared::new(id, core, tx, self.config.slow_consumer_timeout),
-            rx,
-            Arc::new(info),
-        )
+        let shared = Shared::new(id, sid, core, tx, self.config.slow_consumer_timeout);
+        self.hub.register(SessionSender::new(shared.clone()));
+        let session = Session::new(shared.clone(), rx, Arc::new(info), self.hub.clone());
+        (shared, session)
     }
 
     /// Runs the application on `session` in a task of its own, inside a
@@ -159,12 +175,12 @@ impl<H: Handler> State<H> {
         }
         let slot = self.try_reserve()?;
         let key: Arc<str> = id.into();
-        let (shared, rx, info) = self.start_session(key.clone(), info());
+        let (shared, session) = self.start_session(self.next_id(), key.clone(), info());
         map.insert(key, shared.clone());
         drop(map);
-        tracing::debug!(session = %short_id(id), transport = %info.transport, "session opened");
+        tracing::debug!(session = %short_id(id), transport = %session.transport(), "session opened");
         tokio::spawn(expiry_timer(Arc::downgrade(self), shared.clone(), slot));
-        self.spawn_handler(Session::new(shared.clone(), rx, info));
+        self.spawn_handler(session);
         Ok(shared)
     }
 }
@@ -183,6 +199,7 @@ async fn expiry_timer<H>(state: std::sync::Weak<State<H>>, shared: Arc<Shared>, 
         if shared.lock().core.is_expired(now()) {
             if let Some(state) = state.upgrade() {
                 state.sessions.remove_if_same(&*shared.id, &shared);
+                state.end_session(&shared);
             }
             shared.expire(1000, "Session timed out");
             tracing::debug!(session = %short_id(&shared.id), "session expired");
@@ -202,7 +219,8 @@ pub(crate) fn new_state<H: Handler>(config: Config, handler: H) -> Arc<State<H>>
         handler,
         sessions: Registry::new(),
         ws_sessions: Registry::new(),
-        next_ws: AtomicU64::new(0),
+        next_id: AtomicU64::new(0),
+        hub: Hub::default(),
         iframe: Bytes::from(iframe),
         etag,
         live: Arc::new(AtomicUsize::new(0)),
@@ -217,12 +235,6 @@ impl<H: Handler> OnShutdown for State<H> {
         let (code, reason) = SHUTTING_DOWN;
         self.close_all(code, reason);
     }
-}
-
-/// Allocates an id for a websocket session (websocket sessions are not
-/// looked up by their URL's session id: each connection is its own session).
-pub(crate) fn next_ws_id<H>(state: &State<H>) -> u64 {
-    state.next_ws.fetch_add(1, Ordering::Relaxed)
 }
 
 /// Builds what the application learns about the request that opened a session.
@@ -258,7 +270,7 @@ pub(crate) fn conn_info(config: &Config, parts: &Parts, transport: Transport) ->
 }
 
 /// Logs an application's panic and closes its session with 1011.
-fn panicked(session: &crate::session::SessionSender, panic: &(dyn std::any::Any + Send)) {
+fn panicked(session: &SessionSender, panic: &(dyn std::any::Any + Send)) {
     let what = panic
         .downcast_ref::<&str>()
         .copied()

@@ -3,9 +3,8 @@
 
 use super::guard::{GuardError, ReadProgress};
 use crate::handler::Handler;
-use crate::session::Session;
 use crate::shared::{ConnInfo, Shared};
-use crate::state::{next_ws_id, SessionSlot, State};
+use crate::state::{SessionSlot, State};
 use futures_util::{SinkExt, StreamExt};
 use sockjs_core::{decode_messages, Attach, DecodeLimits, ReceiverId};
 use std::collections::VecDeque;
@@ -48,9 +47,11 @@ pub(crate) async fn run_boxed<H, S>(
     H: Handler,
     S: AsyncRead + AsyncWrite + ReadProgress + Unpin,
 {
-    let key = next_ws_id(&state);
-    let (shared, rx, info) = state.start_session(format!("ws-{key}").into(), *info);
+    let sid = state.next_id();
+    let key = sid.0;
+    let (shared, session) = state.start_session(sid, format!("ws-{key}").into(), *info);
     let Attach::Attached(rid) = shared.attach() else {
+        state.end_session(&shared);
         return;
     };
     state.ws_sessions.shard(&key).insert(key, shared.clone());
@@ -60,7 +61,7 @@ pub(crate) async fn run_boxed<H, S>(
         let (code, reason) = crate::shutdown::SHUTTING_DOWN;
         shared.close(code, reason);
     }
-    state.spawn_handler(Session::new(shared.clone(), rx, info));
+    state.spawn_handler(session);
     let settings = Settings {
         heartbeat: state.config.heartbeat_delay,
         pong_timeout: state.config.websocket_pong_timeout,
@@ -73,6 +74,7 @@ pub(crate) async fn run_boxed<H, S>(
     shared.expire(1006, "Connection closed");
     shared.detach(rid, false);
     state.ws_sessions.remove_if_same(&key, &shared);
+    state.end_session(&shared);
 }
 
 #[derive(Clone, Copy)]
@@ -107,7 +109,7 @@ where
 
 enum Out {
     Frame(sockjs_core::Outgoing),
-    Raw(Vec<String>),
+    Raw(Vec<sockjs_core::Outbound>),
     RawClose(u16, String),
 }
 
@@ -190,7 +192,7 @@ async fn drive<S>(
                         // session's task (see `fail`).
                         let sent = Box::pin(write(shared, st.write_timeout, async {
                             for m in msgs {
-                                ws.feed(Message::Text(m.into())).await?;
+                                ws.feed(Message::Text(m.into_string().into())).await?;
                             }
                             ws.flush().await
                         }));
