@@ -10,7 +10,9 @@ use std::sync::Arc;
 /// does not keep the session open.
 ///
 /// Two senders are equal when they are handles to the same session, and
-/// hash by its [`SessionId`], so they can key a map or fill a set.
+/// hash by its [`SessionId`], so they can key a map or fill a set. (The
+/// hash reads only that immutable id, so clippy's `mutable_key_type` lint
+/// on such a set is a false positive; key by [`SessionSender::id`] to avoid it.)
 #[derive(Clone)]
 pub struct SessionSender {
     pub(crate) shared: Arc<Shared>,

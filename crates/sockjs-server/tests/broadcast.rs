@@ -37,6 +37,8 @@ async fn ids_are_unique_stable_and_senders_compare_by_session() {
     assert_eq!(s[0].sender().id(), s[0].id());
     assert_eq!(s[0].sender(), s[0].sender());
     assert_ne!(s[0].sender(), s[1].sender());
+    // Hashing reads only the immutable `SessionId`; clippy cannot see that.
+    #[allow(clippy::mutable_key_type)]
     let set: HashSet<SessionSender> = [s[0].sender(), s[0].sender(), s[1].sender()].into_iter().collect();
     assert_eq!(set.len(), 2);
     assert_eq!(s[1].id().to_string(), s[1].sender().id().to_string());
