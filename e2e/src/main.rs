@@ -28,11 +28,10 @@
 //! can watch sessions being reclaimed.
 
 use sockjs_server::{
-    serve, BoxError, Config, CorsDecision, JSessionId, NotFound, ResponseBody, Session, SessionSender, Shutdown,
-    SockJsBody, SockJsService,
+    serve, BoxError, Config, CorsDecision, JSessionId, NotFound, ResponseBody, Session, Shutdown, SockJsBody,
+    SockJsService,
 };
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Default)]
@@ -175,23 +174,13 @@ async fn amplify(mut s: Session) {
     }
 }
 
-type Members = Arc<Mutex<HashMap<u64, SessionSender>>>;
-
-async fn broadcast(members: Members, id: u64, mut s: Session) {
-    members.lock().unwrap_or_else(|e| e.into_inner()).insert(id, s.sender());
+/// Every message to every session of the service, through its hub: encoded
+/// once, never waiting on a slow recipient.
+async fn broadcast(mut s: Session) {
+    let hub = s.hub();
     while let Some(m) = s.recv().await {
-        let all: Vec<SessionSender> = members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        for peer in all {
-            // A full peer must not stall the others: skip it rather than wait.
-            let _ = peer.try_send(m.clone());
-        }
+        hub.to_all().send(m);
     }
-    members.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
 }
 
 /// Allows `http(s)://example.com` and `http(s)://<anything>.example.com` on any port.
@@ -292,19 +281,13 @@ async fn main() {
             }
         }
     };
-    let members: Members = Arc::default();
-    let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let bcast = move |s: Session| {
-        let id = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        broadcast(members.clone(), id, s)
-    };
     let echo_svc = SockJsService::new(base("/echo").response_limit(4096), echo);
     let no_ws = SockJsService::new(base("/disabled_websocket_echo").websocket(false), echo);
     let cookie = SockJsService::new(base("/cookie_needed_echo").jsessionid(JSessionId::On), echo);
     let close_svc = SockJsService::new(base("/close"), close);
     let ticker_svc = SockJsService::new(base("/ticker"), ticker);
     let amplify_svc = SockJsService::new(base("/amplify"), amplify);
-    let bcast_svc = SockJsService::new(base("/broadcast"), bcast);
+    let bcast_svc = SockJsService::new(base("/broadcast"), broadcast);
     let no_cors = SockJsService::new(base("/disabled_cors_echo").disable_cors(true), echo);
     let custom = SockJsService::new(base("/custom_cors_echo").custom_cors(example_com_only), echo);
     let mut counters: Vec<(String, Counter)> = vec![
