@@ -39,8 +39,10 @@ if [ ! -x "$chromium" ]; then
 fi
 
 cargo build --quiet -p sockjs-test-server
+cargo build --quiet -p sockjs-server --example chat
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 server="$target_dir/debug/sockjs-test-server"
+chat="$target_dir/debug/examples/chat"
 
 cd e2e
-exec node client/run.js --server "$server" "$@"
+exec node client/run.js --server "$server" --chat "$chat" "$@"

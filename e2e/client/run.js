@@ -4,8 +4,9 @@
 // then in headless Chromium (every browser transport), from a page on another
 // origin than the server, as in production.
 //
-// Usage: node client/run.js --server PATH [--only SUBSTRING] [--no-browser]
+// Usage: node client/run.js --server PATH [--chat PATH] [--only SUBSTRING] [--no-browser]
 //   --server   the sockjs-test-server binary (default: $SOCKJS_TEST_SERVER_BIN)
+//   --chat     the chat example binary (its Node test runs when given)
 //   --only     run only the tests whose name contains SUBSTRING
 //   --no-browser  skip the Chromium suite
 // Prints one line per test and a final "N passed, M failed" line; exits 1 if
@@ -18,6 +19,7 @@ const http = require('node:http');
 const path = require('node:path');
 
 const checks = require('./checks.js');
+const chat = require('./chat.js');
 
 // The client's browser build (also the iframe page's `sockjs_url`) and the
 // scenarios, as served to pages or injected into them.
@@ -54,11 +56,12 @@ const TEST_MS = 60000;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 function parseArgs(argv) {
-  const args = { server: process.env.SOCKJS_TEST_SERVER_BIN, only: null, browser: true };
+  const args = { server: process.env.SOCKJS_TEST_SERVER_BIN, chat: null, only: null, browser: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--server') args.server = argv[++i];
     else if (a === '--only') args.only = argv[++i];
+    else if (a === '--chat') args.chat = argv[++i];
     else if (a === '--no-browser') args.browser = false;
     else throw new Error(`unknown argument ${a}`);
   }
@@ -100,11 +103,25 @@ function startTestServer(bin, sockjsUrl) {
   const child = spawn(bin, ['--host', '127.0.0.1', '--port', '0', '--sockjs-url', sockjsUrl], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  return waitListening(child, 'sockjs-test-server');
+}
+
+// Starts the chat example on a free port.
+function startChat(bin, clientUrl) {
+  const child = spawn(bin, [], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, SOCKJS_ADDR: '127.0.0.1:0', SOCKJS_CLIENT_URL: clientUrl },
+  });
+  return waitListening(child, 'chat example');
+}
+
+// Resolves with the child and its port once it prints "listening on http://HOST:PORT".
+function waitListening(child, what) {
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error('sockjs-test-server did not start within 20 s')), 20000);
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within 20 s`)), 20000);
     child.on('error', reject);
-    child.on('exit', (code) => reject(new Error(`sockjs-test-server exited early with ${code}`)));
+    child.on('exit', (code) => reject(new Error(`${what} exited early with ${code}`)));
     child.stdout.on('data', (chunk) => {
       out += chunk;
       const m = /listening on http:\/\/([0-9.]+):([0-9]+)/.exec(out);
@@ -262,6 +279,15 @@ async function main() {
   });
   try {
     await nodeSuite(runner, `http://127.0.0.1:${port}`);
+    if (args.chat && runner.wants('node chat rooms')) {
+      const c = await startChat(args.chat, `${pageOrigin}/sockjs.min.js`);
+      try {
+        const SockJS = require('sockjs-client');
+        await runner.test('node chat rooms', () => chat.roomsScenario(SockJS, `http://127.0.0.1:${c.port}`));
+      } finally {
+        c.child.kill('SIGTERM');
+      }
+    }
     // Another host name than the page's, so every request is cross-origin.
     if (args.browser) await browserSuite(runner, pageOrigin, `http://localhost:${port}`);
   } catch (err) {
