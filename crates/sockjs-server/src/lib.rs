@@ -67,6 +67,37 @@
 //! # }
 //! ```
 //!
+//! # Broadcast and rooms
+//!
+//! Each service has a [`Hub`]: sessions join rooms, and one call sends a
+//! message to every session, to rooms, with exceptions or a filter over
+//! their typed data, encoded once and without waiting on any recipient.
+//!
+//! ```
+//! use sockjs_server::{Config, Session, SockJsService};
+//!
+//! #[derive(Clone)]
+//! struct Nick(String);
+//!
+//! async fn chat(mut session: Session) {
+//!     // The first message is the nick; then every message goes to the room.
+//!     let Some(nick) = session.recv().await else { return };
+//!     session.set_data(Nick(nick.clone()));
+//!     session.join("lobby");
+//!     let hub = session.hub();
+//!     while let Some(msg) = session.recv().await {
+//!         hub.to("lobby").except(session.id()).send(format!("{nick}: {msg}"));
+//!     }
+//! }
+//!
+//! let service = SockJsService::new(Config::new("/chat"), chat);
+//! // Elsewhere: who is online, and a notice to everyone.
+//! let hub = service.hub();
+//! let online: Vec<String> = hub.sessions("lobby").iter().filter_map(|s| s.data::<Nick>()).map(|n| n.0).collect();
+//! assert!(online.is_empty());
+//! assert_eq!(hub.to_all().send("maintenance at noon"), 0);
+//! ```
+//!
 //! # Supervision
 //!
 //! Each session's handler runs in a task of its own, inside a `tracing` span
