@@ -37,7 +37,7 @@ pub use decode::{decode_messages, jsonp_send_payload, percent_decode, DecodeErro
 pub use endpoint::{Endpoint, Transport, TransportSet};
 pub use frame::{encode_close, encode_messages, must_escape, quote, quote_into, Frame, HEARTBEAT, OPEN};
 pub use http::{cookie_value, etag_matches, header_has_token, jsessionid_value, query_param, QueryError};
-pub use message::{encode_outbound, Outbound, SharedMessage};
+pub use message::{encode_outbound, FrameText, Outbound, SharedMessage};
 pub use origin::{OriginPattern, OriginPatternError};
 pub use route::{route, valid_id, Route, RouteError, MAX_ID_LEN};
 pub use session::{

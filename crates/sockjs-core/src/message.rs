@@ -2,6 +2,8 @@
 //! with their JSON encoding computed once for all of them.
 
 use crate::frame::quote_into;
+use crate::transport::Receiver;
+use bytes::Bytes;
 use std::sync::{Arc, OnceLock};
 
 /// A message sent to many sessions at once. Cloning shares it: the text is
@@ -23,6 +25,12 @@ pub struct SharedMessage(Arc<Inner>);
 struct Inner {
     text: String,
     quoted: OnceLock<String>,
+    /// `a[<quoted>]`: the frame carrying this message alone.
+    frame: OnceLock<Bytes>,
+    /// That frame wrapped for the xhr receivers (`a[...]\n`).
+    xhr: OnceLock<Bytes>,
+    /// That frame wrapped for eventsource (`data: a[...]\r\n\r\n`).
+    eventsource: OnceLock<Bytes>,
 }
 
 impl std::fmt::Debug for SharedMessage {
@@ -37,6 +45,9 @@ impl SharedMessage {
         SharedMessage(Arc::new(Inner {
             text: text.into(),
             quoted: OnceLock::new(),
+            frame: OnceLock::new(),
+            xhr: OnceLock::new(),
+            eventsource: OnceLock::new(),
         }))
     }
 
@@ -53,6 +64,68 @@ impl SharedMessage {
             quote_into(&self.0.text, &mut out);
             out
         })
+    }
+
+    /// The `a[...]` frame carrying this message alone, built once and
+    /// shared (cloning `Bytes` only counts a reference): what a websocket
+    /// recipient sends when this is the only message it has queued.
+    ///
+    /// ```
+    /// use sockjs_core::SharedMessage;
+    /// let m = SharedMessage::new("hi");
+    /// assert_eq!(&m.frame()[..], br#"a["hi"]"#);
+    /// assert_eq!(m.frame().as_ptr(), m.frame().as_ptr());
+    /// ```
+    pub fn frame(&self) -> Bytes {
+        self.0
+            .frame
+            .get_or_init(|| {
+                let q = self.quoted();
+                let mut f = String::with_capacity(q.len() + 3);
+                f.push_str("a[");
+                f.push_str(q);
+                f.push(']');
+                Bytes::from(f)
+            })
+            .clone()
+    }
+
+    /// [`SharedMessage::frame`] as text.
+    fn frame_str(&self) -> &str {
+        self.frame();
+        // Built from a `String` just above: always UTF-8.
+        self.0
+            .frame
+            .get()
+            .map_or("", |b| std::str::from_utf8(b).unwrap_or_default())
+    }
+
+    /// The one-message frame wrapped for `receiver`, built once and shared,
+    /// for the receivers whose wrapping does not depend on the request
+    /// (xhr polling and streaming, eventsource); `None` for the others
+    /// (htmlfile and JSONP wrap with the request's callback).
+    ///
+    /// ```
+    /// use sockjs_core::{Receiver, SharedMessage};
+    /// let m = SharedMessage::new("hi");
+    /// assert_eq!(&m.wrapped(Receiver::XhrStreaming).unwrap()[..], b"a[\"hi\"]\n");
+    /// assert_eq!(&m.wrapped(Receiver::EventSource).unwrap()[..], b"data: a[\"hi\"]\r\n\r\n");
+    /// assert!(m.wrapped(Receiver::JsonpPolling).is_none());
+    /// ```
+    pub fn wrapped(&self, receiver: Receiver) -> Option<Bytes> {
+        let cell = match receiver {
+            Receiver::XhrPolling | Receiver::XhrStreaming => &self.0.xhr,
+            Receiver::EventSource => &self.0.eventsource,
+            _ => return None,
+        };
+        let bytes = cell.get_or_init(|| {
+            let frame = self.frame();
+            let frame = std::str::from_utf8(&frame).unwrap_or_default();
+            let mut out = String::with_capacity(frame.len() + 10);
+            receiver.wrap_frame(frame, "", &mut out);
+            Bytes::from(out)
+        });
+        Some(bytes.clone())
     }
 
     /// Length of the text in bytes.
@@ -145,4 +218,74 @@ pub fn encode_outbound(messages: &[Outbound]) -> String {
     }
     out.push(']');
     out
+}
+
+/// The text of a frame to send: built for one session, or the prebuilt
+/// one-message frame of a [`SharedMessage`], shared with every other
+/// session that got the same message alone.
+#[derive(Clone)]
+pub enum FrameText {
+    /// A frame built for this session.
+    Owned(String),
+    /// `a[...]` carrying exactly this message ([`SharedMessage::frame`]).
+    Shared(SharedMessage),
+}
+
+impl FrameText {
+    /// The frame as text.
+    pub fn as_str(&self) -> &str {
+        match self {
+            FrameText::Owned(s) => s,
+            FrameText::Shared(m) => m.frame_str(),
+        }
+    }
+
+    /// The frame as bytes: moved out of an owned frame, or the shared
+    /// frame's reference-counted bytes (no copy either way).
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            FrameText::Owned(s) => Bytes::from(s),
+            FrameText::Shared(m) => m.frame(),
+        }
+    }
+}
+
+impl std::ops::Deref for FrameText {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for FrameText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq for FrameText {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for FrameText {}
+
+impl PartialEq<str> for FrameText {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for FrameText {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl From<String> for FrameText {
+    fn from(s: String) -> Self {
+        FrameText::Owned(s)
+    }
 }

@@ -8,7 +8,7 @@
 //! Time is passed in as [`Instant`]s.
 
 use crate::frame::{encode_close, OPEN};
-use crate::message::{encode_outbound, Outbound, SharedMessage};
+use crate::message::{encode_outbound, FrameText, Outbound, SharedMessage};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -62,7 +62,7 @@ pub enum Attach {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
     /// The encoded frame.
-    pub frame: String,
+    pub frame: FrameText,
     /// True for the close frame: the receiver must end after it.
     pub is_close: bool,
     /// True when messages left the queue, so waiting senders may proceed.
@@ -313,16 +313,27 @@ impl Session {
                 self.state = ReadyState::Open;
             }
             return Some(Outgoing {
-                frame: OPEN.to_owned(),
+                frame: OPEN.to_owned().into(),
                 is_close: false,
                 freed_space: false,
             });
         }
         if !self.queue.is_empty() {
-            let msgs: Vec<Outbound> = self.queue.drain(..).collect();
             self.queued_bytes = 0;
+            // A shared message queued alone goes out as its prebuilt frame.
+            let frame = match (self.queue.len(), self.queue.front()) {
+                (1, Some(Outbound::Shared(m))) => {
+                    let m = m.clone();
+                    self.queue.clear();
+                    FrameText::Shared(m)
+                }
+                _ => {
+                    let msgs: Vec<Outbound> = self.queue.drain(..).collect();
+                    FrameText::Owned(encode_outbound(&msgs))
+                }
+            };
             return Some(Outgoing {
-                frame: encode_outbound(&msgs),
+                frame,
                 is_close: false,
                 freed_space: true,
             });
@@ -330,7 +341,7 @@ impl Session {
         if let Some((code, reason)) = &self.close {
             self.state = ReadyState::Closed;
             return Some(Outgoing {
-                frame: encode_close(*code, reason),
+                frame: encode_close(*code, reason).into(),
                 is_close: true,
                 freed_space: false,
             });

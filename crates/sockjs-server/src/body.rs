@@ -4,7 +4,7 @@
 use crate::shared::Shared;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use sockjs_core::{ReceiverId, HEARTBEAT};
+use sockjs_core::{FrameText, ReceiverId, HEARTBEAT};
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::future::Future;
@@ -223,7 +223,12 @@ impl ReceiverBody {
     fn wrap(&mut self, frame: &str, last: bool) -> Bytes {
         let mut out = String::with_capacity(frame.len() + 16);
         self.kind.wrap_frame(frame, &self.callback, &mut out);
-        self.sent += out.len();
+        self.sent_chunk(Bytes::from(out), last)
+    }
+
+    /// A frame, already wrapped for this receiver, goes out.
+    fn sent_chunk(&mut self, chunk: Bytes, last: bool) -> Bytes {
+        self.sent += chunk.len();
         // Polling receivers carry one frame; streaming ones end at the
         // response limit so the browser can free what it buffered.
         if last || !self.kind.is_streaming() || self.sent >= self.limit {
@@ -231,7 +236,7 @@ impl ReceiverBody {
         }
         let deadline = crate::clock::after(Instant::now(), self.heartbeat_delay);
         self.heartbeat.as_mut().reset(deadline);
-        Bytes::from(out)
+        chunk
     }
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
@@ -259,6 +264,13 @@ impl ReceiverBody {
             return Poll::Ready(None);
         }
         if let Some(out) = self.shared.poll_frame(self.rid, cx.waker()) {
+            // A broadcast message queued alone: its frame is already
+            // wrapped for this kind of receiver, shared by all recipients.
+            if let FrameText::Shared(m) = &out.frame {
+                if let Some(chunk) = m.wrapped(self.kind) {
+                    return Poll::Ready(Some(self.sent_chunk(chunk, out.is_close)));
+                }
+            }
             return Poll::Ready(Some(self.wrap(&out.frame, out.is_close)));
         }
         if self.heartbeat.as_mut().poll(cx).is_ready() {

@@ -187,3 +187,29 @@ async fn expired_sessions_leave_the_hub() {
     assert_eq!(svc.hub().to_all().send("x"), 0);
     assert!(s[0].rooms().is_empty());
 }
+
+#[tokio::test]
+async fn a_broadcast_is_wrapped_right_for_every_receiver() {
+    let (svc, mut rx) = capture_service(Config::new("/x"));
+    let _s = open_many(&svc, &mut rx, &["es", "hf", "jp", "xs"]).await;
+    let mut es = call(&svc, get("/x/000/es/eventsource")).await.into_body();
+    assert_eq!(chunk(&mut es).await.unwrap(), "\r\n");
+    let mut hf = call(&svc, get("/x/000/hf/htmlfile?c=cb")).await.into_body();
+    assert!(chunk(&mut hf).await.unwrap().contains("parent.cb;"));
+    let mut xs = call(&svc, post("/x/000/xs/xhr_streaming", "")).await.into_body();
+    assert_eq!(chunk(&mut xs).await.unwrap().len(), 2049);
+    let jp = call(&svc, get("/x/000/jp/jsonp?c=cb"));
+    // The same message, alone in each queue: the xhr and eventsource
+    // receivers send its prebuilt shared chunk, the others wrap it.
+    assert_eq!(svc.hub().to_all().send("x<y>\u{2028}"), 4);
+    assert_eq!(chunk(&mut es).await.unwrap(), "data: a[\"x<y>\\u2028\"]\r\n\r\n");
+    assert_eq!(
+        chunk(&mut hf).await.unwrap(),
+        "<script>\np(\"a[\\\"x\\u003cy\\u003e\\\\u2028\\\"]\");\n</script>\r\n"
+    );
+    assert_eq!(chunk(&mut xs).await.unwrap(), "a[\"x<y>\\u2028\"]\n");
+    assert_eq!(
+        text(jp.await.into_body()).await,
+        "/**/cb(\"a[\\\"x<y>\\\\u2028\\\"]\");\r\n"
+    );
+}

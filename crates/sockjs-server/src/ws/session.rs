@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
 /// Runs one websocket session over any byte stream (tests drive it over an
@@ -181,7 +181,7 @@ async fn drive<S>(
             out = next_out(shared, rid, raw) => {
                 let close = match out {
                     Out::Frame(o) => {
-                        if !write(shared, st.write_timeout, ws.send(Message::Text(o.frame.into()))).await {
+                        if !write(shared, st.write_timeout, ws.send(Message::Text(frame_text(o.frame)))).await {
                             break End::Gone;
                         }
                         o.is_close.then(|| (1000u16, String::new()))
@@ -337,6 +337,18 @@ async fn drive<S>(
                 }))
                 .await;
             }
+        }
+    }
+}
+
+/// A frame as websocket text. A broadcast's shared frame is sent from its
+/// shared bytes (checked as UTF-8, not copied).
+fn frame_text(frame: sockjs_core::FrameText) -> Utf8Bytes {
+    match frame {
+        sockjs_core::FrameText::Owned(s) => s.into(),
+        shared => {
+            let bytes = shared.into_bytes();
+            Utf8Bytes::try_from(bytes.clone()).unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned().into())
         }
     }
 }
