@@ -1,12 +1,9 @@
-//! The blocking client the wire tests use: one `std` TCP connection, exact
-//! bytes out, exact bytes in.
-//!
-//! Its methods are assertions: a read that times out, a connection that
-//! ends too early or a malformed response panics with what was expected
-//! and what was buffered, so a test never hangs on a silent server and
-//! fails where it waited.
+//! [`Conn`]: one blocking TCP connection and its read buffer, read as raw
+//! bytes, response heads, bodies and whole responses.
 
-use crate::{BodyDecoder, Framing, Head, Request};
+use super::buf::{find, show};
+use super::response::Response;
+use crate::{BodyDecoder, Head, Request};
 use std::cell::Cell;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -17,66 +14,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Bytes read from the socket at a time.
 const READ_SIZE: usize = 64 * 1024;
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() {
-        return Some(0);
-    }
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn show(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    String::from_utf8_lossy(&b[..b.len().min(300)])
-}
-
-/// A complete response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    /// Status line and headers.
-    pub head: Head,
-    /// The decoded body.
-    pub body: Vec<u8>,
-}
-
-impl std::ops::Deref for Response {
-    type Target = Head;
-    fn deref(&self) -> &Head {
-        &self.head
-    }
-}
-
-impl Response {
-    /// The body as UTF-8 (panics otherwise).
-    #[track_caller]
-    pub fn text(&self) -> String {
-        String::from_utf8(self.body.clone()).expect("UTF-8 body")
-    }
-
-    /// Asserts the status code.
-    #[track_caller]
-    pub fn expect_status(&self, status: u16) -> &Self {
-        assert_eq!(
-            self.head.status,
-            status,
-            "status; headers {:?}; body {:?}",
-            self.head.headers,
-            show(&self.body)
-        );
-        self
-    }
-
-    /// Asserts the body, as text.
-    #[track_caller]
-    pub fn expect_body(&self, body: &str) -> &Self {
-        assert_eq!(
-            String::from_utf8_lossy(&self.body),
-            body,
-            "body (status {})",
-            self.head.status
-        );
-        self
-    }
-}
 
 /// One TCP connection and its read buffer.
 #[derive(Debug)]
@@ -280,7 +217,7 @@ impl Conn {
     /// chunk; false once the body is complete. Panics on timeout, a
     /// malformed body or one cut short.
     #[track_caller]
-    fn body_data(&mut self, d: &mut BodyDecoder, out: &mut Vec<u8>) -> bool {
+    pub(super) fn body_data(&mut self, d: &mut BodyDecoder, out: &mut Vec<u8>) -> bool {
         loop {
             if d.is_done() {
                 return false;
@@ -359,28 +296,6 @@ impl Conn {
         Some(Response { head, body })
     }
 
-    /// Sends a request and reads the response head; the body is then read
-    /// as it arrives through the returned [`Streaming`].
-    #[track_caller]
-    pub fn open_stream(
-        mut self,
-        version: &str,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &[u8],
-    ) -> Streaming {
-        self.send(version, method, path, headers, body);
-        let head = self.read_head();
-        let body = BodyDecoder::new(head.framing(method));
-        Streaming {
-            conn: self,
-            head,
-            body,
-            decoded: Vec::new(),
-        }
-    }
-
     /// Shuts the connection down both ways and drops it: an abort from
     /// the server's point of view.
     pub fn abort(self) {
@@ -388,157 +303,11 @@ impl Conn {
     }
 }
 
-/// A response whose body is read as it arrives (streaming transports).
-#[derive(Debug)]
-pub struct Streaming {
-    /// The connection it arrives on.
-    pub conn: Conn,
-    /// Status line and headers.
-    pub head: Head,
-    body: BodyDecoder,
-    /// Decoded and not yet consumed.
-    decoded: Vec<u8>,
-}
-
-impl Streaming {
-    /// Whether the body is chunked.
-    pub fn is_chunked(&self) -> bool {
-        self.body.framing() == Framing::Chunked
-    }
-
-    /// Whether the body has a `Content-Length`.
-    pub fn has_content_length(&self) -> bool {
-        matches!(self.body.framing(), Framing::Length(_))
-    }
-
-    /// Decodes more of the body (possibly nothing, at a chunk boundary);
-    /// false at its end.
-    #[track_caller]
-    fn more(&mut self) -> bool {
-        self.conn.body_data(&mut self.body, &mut self.decoded)
-    }
-
-    fn split(&mut self, n: usize) -> Vec<u8> {
-        let rest = self.decoded.split_off(n);
-        std::mem::replace(&mut self.decoded, rest)
-    }
-
-    /// Decoded body bytes up to and including `delim`. Panics at the end
-    /// of the body or on timeout.
-    #[track_caller]
-    pub fn read_until(&mut self, delim: &[u8]) -> Vec<u8> {
-        match self.read_until_or_end(delim) {
-            Some(b) => b,
-            None => panic!("response ended before {:?}", show(delim)),
-        }
-    }
-
-    /// Like [`Streaming::read_until`], but `None` if the body ends first
-    /// (with nothing left over: partial data then panics).
-    #[track_caller]
-    pub fn read_until_or_end(&mut self, delim: &[u8]) -> Option<Vec<u8>> {
-        loop {
-            if let Some(i) = find(&self.decoded, delim) {
-                return Some(self.split(i + delim.len()));
-            }
-            if !self.more() {
-                assert!(
-                    self.decoded.is_empty(),
-                    "response ended before {:?}; left {:?}",
-                    show(delim),
-                    show(&self.decoded)
-                );
-                return None;
-            }
-        }
-    }
-
-    /// Puts bytes back in front of the unread body.
-    pub fn unread(&mut self, bytes: &[u8]) {
-        self.decoded.splice(0..0, bytes.iter().copied());
-    }
-
-    /// Exactly `n` decoded bytes.
-    #[track_caller]
-    pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
-        while self.decoded.len() < n {
-            if !self.more() {
-                panic!("response ended after {} of {} bytes", self.decoded.len(), n);
-            }
-        }
-        self.split(n)
-    }
-
-    /// One newline-terminated frame (xhr-streaming), `\n` included.
-    #[track_caller]
-    pub fn line(&mut self) -> String {
-        String::from_utf8(self.read_until(b"\n")).expect("UTF-8 frame")
-    }
-
-    /// Asserts the body ends (within the read timeout) with no further
-    /// data.
-    #[track_caller]
-    pub fn expect_end(&mut self) {
-        assert!(self.decoded.is_empty(), "unexpected data {:?}", show(&self.decoded));
-        while self.more() {
-            assert!(
-                self.decoded.is_empty(),
-                "unexpected data instead of end: {:?}",
-                show(&self.decoded)
-            );
-        }
-    }
-
-    /// The next whole chunk of a chunked body, `None` at the last chunk.
-    #[track_caller]
-    pub fn next_chunk(&mut self) -> Option<Vec<u8>> {
-        assert!(self.is_chunked(), "not a chunked body");
-        assert!(
-            (self.decoded.is_empty() && self.body.at_chunk_boundary()) || self.body.is_done(),
-            "in the middle of a chunk"
-        );
-        while self.more() {
-            if self.body.at_chunk_boundary() {
-                return Some(std::mem::take(&mut self.decoded));
-            }
-        }
-        None
-    }
-
-    /// Waits up to `d` for more of the response; true if some arrived (or
-    /// is buffered). The read timeout is restored afterwards.
-    pub fn wait_for_data(&mut self, d: Duration) -> bool {
-        !self.decoded.is_empty() || self.conn.wait_for_data(d)
-    }
-
-    /// Drops the connection abruptly.
-    pub fn abort(self) {
-        self.conn.abort();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blocking::test_server::serve;
     use std::net::TcpListener;
-
-    /// Accepts one connection, reads one request, writes `wire` in pieces
-    /// of `step` bytes, then closes.
-    fn serve(wire: &'static [u8], step: usize) -> String {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        std::thread::spawn(move || {
-            let (mut s, _) = l.accept().unwrap();
-            s.set_nodelay(true).unwrap();
-            let mut b = [0u8; 1024];
-            let _ = s.read(&mut b).unwrap();
-            for piece in wire.chunks(step) {
-                s.write_all(piece).unwrap();
-                s.flush().unwrap();
-            }
-        });
-        addr
-    }
 
     #[test]
     fn whole_response_with_chunked_body() {
@@ -571,34 +340,5 @@ mod tests {
             r = c.try_read_response("GET", Duration::from_millis(50));
         }
         r.unwrap().expect_body("abcd");
-    }
-
-    #[test]
-    fn streaming_reads_chunks_lines_and_the_end() {
-        let wire = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\no\n\r\n4\r\na\nb\n\r\n0\r\n\r\n";
-        for step in [1, 3, wire.len()] {
-            let mut st = Conn::connect(&serve(wire, step)).open_stream("HTTP/1.1", "POST", "/", &[], b"");
-            assert!(st.is_chunked());
-            assert_eq!(st.next_chunk().as_deref(), Some(&b"o\n"[..]), "step {step}");
-            assert_eq!(st.line(), "a\n");
-            st.unread(b"x");
-            assert_eq!(st.line(), "xb\n");
-            st.expect_end();
-        }
-    }
-
-    #[test]
-    fn close_delimited_stream() {
-        let mut st = Conn::connect(&serve(b"HTTP/1.0 200 OK\r\n\r\nline\nrest", 4)).open_stream(
-            "HTTP/1.0",
-            "GET",
-            "/",
-            &[],
-            b"",
-        );
-        assert!(!st.is_chunked() && !st.has_content_length());
-        assert_eq!(st.line(), "line\n");
-        assert_eq!(st.read_exact(4), b"rest");
-        assert_eq!(st.read_until_or_end(b"\n"), None);
     }
 }

@@ -1,0 +1,138 @@
+//! What every scenario shares: the target, the run plan, session paths and
+//! the websocket handshake.
+
+use crate::msg::{self, Tracker};
+use crate::stats::Counts;
+use futures_util::StreamExt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// A boxed error with a message, enough for a load generator.
+pub(crate) type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The server under test.
+#[derive(Debug)]
+pub(crate) struct Target {
+    /// Resolved address.
+    pub(crate) addr: SocketAddr,
+    /// `host:port` as given, for `Host` headers and websocket URLs.
+    pub(crate) authority: String,
+    /// The service prefix without trailing `/` (`/echo`), possibly empty.
+    pub(crate) prefix: String,
+}
+
+/// Timing and shape shared by every session of one scenario run.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// Origin of message timestamps.
+    pub(crate) epoch: Instant,
+    /// End of the warm-up: what completes from here on is measured.
+    pub(crate) measure_start: Instant,
+    /// End of the measurement: no message is sent after it.
+    pub(crate) send_end: Instant,
+    /// Sessions give up waiting for outstanding echoes at this instant.
+    pub(crate) drain_end: Instant,
+    /// Message size in bytes.
+    pub(crate) size: usize,
+    /// Messages in flight per session.
+    pub(crate) in_flight: u64,
+}
+
+impl Plan {
+    pub(super) fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
+
+    pub(super) fn measuring(&self, at: Instant) -> bool {
+        at >= self.measure_start && at < self.send_end
+    }
+
+    /// Checks one echoed message and records it.
+    pub(super) fn check(&self, sid: u32, m: &[u8], tr: &mut Tracker, c: &mut Counts) {
+        match msg::decode(m, self.size) {
+            Some(d) if d.sid == sid => {
+                let now = Instant::now();
+                if tr.arrive(d.seq) && self.measuring(now) {
+                    c.measured += 1;
+                    c.record(self.now_us().saturating_sub(d.ts_us));
+                }
+            }
+            _ => tr.corrupt(),
+        }
+    }
+}
+
+/// A random-enough session id: the session index plus the clock, so two
+/// runs against one server never reuse an id within `disconnect_delay`.
+pub(super) fn session_path(t: &Target, sid: u32, transport: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}/{:03}/b{sid:x}x{:x}/{transport}",
+        t.prefix,
+        sid % 1000,
+        nanos & 0xffff_ffff_ffff
+    )
+}
+
+/// Longest wait for a connection, a handshake or an `o` frame: a server that
+/// stops accepting (a connection cap, say) must show up as errors, not hang
+/// the run.
+pub(super) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connects a websocket to `path`, with `read_buffer` bytes of read buffer.
+pub(crate) async fn ws_connect(
+    t: &Target,
+    path: &str,
+    read_buffer: usize,
+) -> Result<WebSocketStream<TcpStream>, Error> {
+    let connect = async {
+        let stream = TcpStream::connect(t.addr).await?;
+        stream.set_nodelay(true)?;
+        let url = format!("ws://{}{}", t.authority, path);
+        let config = WebSocketConfig::default().read_buffer_size(read_buffer);
+        let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
+        Ok::<_, Error>(ws)
+    };
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, connect)
+        .await
+        .map_err(|_| format!("no websocket handshake within {HANDSHAKE_TIMEOUT:?}"))?
+}
+
+/// Connects a framed SockJS websocket session and reads its `o` frame.
+pub(crate) async fn ws_open(t: &Target, sid: u32, read_buffer: usize) -> Result<WebSocketStream<TcpStream>, Error> {
+    let mut ws = ws_connect(t, &session_path(t, sid, "websocket"), read_buffer).await?;
+    let open = async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(f))) if f.as_str() == "o" => return Ok(()),
+                Some(Ok(Message::Text(f))) => return Err(format!("expected o, got {:?}", f.as_str()).into()),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(other)) => return Err(format!("expected o, got {other:?}").into()),
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err("connection closed before o".into()),
+            }
+        }
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, open).await {
+        Ok(Ok(())) => Ok(ws),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(format!("no o frame within {HANDSHAKE_TIMEOUT:?}").into()),
+    }
+}
+
+/// Sends a close frame and waits (briefly) for the server's answer.
+pub(crate) async fn ws_close(mut ws: WebSocketStream<TcpStream>) {
+    if ws.close(None).await.is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(Ok(_)) = ws.next().await {}
+        })
+        .await;
+    }
+}
