@@ -31,6 +31,8 @@ struct Inner {
     xhr: OnceLock<Bytes>,
     /// That frame wrapped for eventsource (`data: a[...]\r\n\r\n`).
     eventsource: OnceLock<Bytes>,
+    /// The text itself as bytes, for transports without framing.
+    raw: OnceLock<Bytes>,
 }
 
 impl std::fmt::Debug for SharedMessage {
@@ -48,6 +50,7 @@ impl SharedMessage {
             frame: OnceLock::new(),
             xhr: OnceLock::new(),
             eventsource: OnceLock::new(),
+            raw: OnceLock::new(),
         }))
     }
 
@@ -87,6 +90,15 @@ impl SharedMessage {
                 f.push(']');
                 Bytes::from(f)
             })
+            .clone()
+    }
+
+    /// The text as bytes, copied once and shared: what a raw websocket
+    /// recipient sends.
+    pub fn text_bytes(&self) -> Bytes {
+        self.0
+            .raw
+            .get_or_init(|| Bytes::copy_from_slice(self.0.text.as_bytes()))
             .clone()
     }
 

@@ -192,7 +192,7 @@ async fn drive<S>(
                         // session's task (see `fail`).
                         let sent = Box::pin(write(shared, st.write_timeout, async {
                             for m in msgs {
-                                ws.feed(Message::Text(m.into_string().into())).await?;
+                                ws.feed(Message::Text(raw_text(m))).await?;
                             }
                             ws.flush().await
                         }));
@@ -350,6 +350,16 @@ fn frame_text(frame: sockjs_core::FrameText) -> Utf8Bytes {
             let bytes = shared.into_bytes();
             Utf8Bytes::try_from(bytes.clone()).unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned().into())
         }
+    }
+}
+
+/// A message as raw websocket text: a broadcast's from its shared bytes.
+fn raw_text(m: sockjs_core::Outbound) -> Utf8Bytes {
+    match m {
+        sockjs_core::Outbound::Shared(m) => {
+            Utf8Bytes::try_from(m.text_bytes()).unwrap_or_else(|_| m.text().to_owned().into())
+        }
+        other => other.into_string().into(),
     }
 }
 

@@ -199,17 +199,54 @@ async fn connect_guarded<H: Handler>(
     handler: H,
     pipe: usize,
 ) -> (WebSocketStream<tokio::io::DuplexStream>, Arc<State<H>>) {
+    connect_to(new_state(config, handler), pipe, false).await
+}
+
+/// Like `connect_guarded`, to an existing service state (several sessions
+/// of one service), framed or raw.
+async fn connect_to<H: Handler>(
+    state: Arc<State<H>>,
+    pipe: usize,
+    raw: bool,
+) -> (WebSocketStream<tokio::io::DuplexStream>, Arc<State<H>>) {
     let (a, b) = tokio::io::duplex(pipe);
-    let state = new_state(config, handler);
     let slot = state.try_reserve().expect("room for a session");
     let st = state.clone();
     tokio::spawn(async move {
-        let cfg = ws_config(&st.config, false);
+        let cfg = ws_config(&st.config, raw);
         let io = FragmentGuard::new(a, st.config.max_fragments, st.config.websocket_frame_timeout);
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(cfg)).await;
-        run(st.clone(), ws, info(Transport::Websocket), false, slot).await;
+        let t = if raw {
+            Transport::RawWebsocket
+        } else {
+            Transport::Websocket
+        };
+        run(st.clone(), ws, info(t), raw, slot).await;
     });
     (WebSocketStream::from_raw_socket(b, Role::Client, None).await, state)
+}
+
+#[tokio::test]
+async fn a_broadcast_reaches_framed_and_raw_websockets() {
+    let state = new_state(Config::new(""), echo);
+    let (mut framed, state) = connect_to(state, 1 << 20, false).await;
+    let (mut raw, state) = connect_to(state, 1 << 20, true).await;
+    assert_eq!(text(&mut framed).await, "o");
+    // The raw session is in the hub once it echoes (its loop started).
+    raw.send(Message::Text("ping".into())).await.unwrap();
+    assert_eq!(text(&mut raw).await, "ping");
+    assert_eq!(state.hub.to_all().send("x<\u{2028}>"), 2);
+    assert_eq!(state.hub.to_all().send("second"), 2);
+    let mut got = String::new();
+    while !got.ends_with(r#""second"]"#) {
+        got.push_str(&text(&mut framed).await);
+    }
+    assert!(
+        got == r#"a["x<\u2028>"]a["second"]"# || got == r#"a["x<\u2028>","second"]"#,
+        "{got}"
+    );
+    assert_eq!(text(&mut raw).await, "x<\u{2028}>");
+    assert_eq!(text(&mut raw).await, "second");
 }
 
 fn fragments(text: &str, pieces: usize) -> Vec<Message> {
