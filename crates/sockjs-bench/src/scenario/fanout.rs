@@ -25,11 +25,11 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Deliveries per second (publish rate times receivers) that `--rate`
-/// aims at when not given: busy but not saturated. On the reference machine
-/// (one core of an AMD EPYC each for server and client) it keeps
-/// sockjs-rs at about 45% of its core with 1,000 subscribers and 65% with
-/// 10,000 (where sockjs-node 0.3.24 is at its limit); the client then uses
-/// 45% to 70% of its own core.
+/// aims at when not given: busy but not saturated. On the 2-core machine of
+/// `docs/PERFORMANCE.md` (server and client pinned to one core each) it
+/// keeps sockjs-rs at about half of its core with 1,000 subscribers and
+/// two thirds with 10,000 (where sockjs-node 0.3.24 is at its limit); the
+/// client then uses 45% to 70% of its own core.
 pub(crate) const DEFAULT_DELIVERIES_PER_S: f64 = 100_000.0;
 
 /// The publish rate `--rate` defaults to for `subscribers` subscribers:
