@@ -278,12 +278,16 @@ def fanout_section(a, runs, med, load_txt, commands):
     w("Lost, duplicated, reordered, corrupted and errors are totals over the runs, not medians.")
     w("")
     w("| case | msgs/s sockjs-rs / sockjs-node | p99 sockjs-rs / sockjs-node | "
-      "msgs/s sockjs-rs / socketioxide | p99 sockjs-rs / socketioxide |")
-    w("| --- | ---: | ---: | ---: | ---: |")
+      "msgs/s sockjs-rs / socketioxide | p99 sockjs-rs / socketioxide | "
+      "msgs/s sockjs-rs / socketioxide --ordered | p99 sockjs-rs / socketioxide --ordered |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
 
     def ratio(case, other, get):
         x, y = med(case, "ours", get), med(case, other, get)
-        return f"{x / y:.2f}x" if x is not None and y not in (None, 0) else "-"
+        if x is None or y in (None, 0):
+            return "-"
+        r = x / y
+        return f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
 
     tput = lambda r: r["throughput_per_s"]  # noqa: E731
     p99 = lambda r: r["latency_us"]["p99"]  # noqa: E731
@@ -291,7 +295,8 @@ def fanout_section(a, runs, med, load_txt, commands):
         if not runs.get((case, "ours")):
             continue
         w(f"| {desc} | {ratio(case, 'node', tput)} | {ratio(case, 'node', p99)} | "
-          f"{ratio(case, 'sio', tput)} | {ratio(case, 'sio', p99)} |")
+          f"{ratio(case, 'sio', tput)} | {ratio(case, 'sio', p99)} | "
+          f"{ratio(case, 'sio_ordered', tput)} | {ratio(case, 'sio_ordered', p99)} |")
     w("")
     w("Commands (ADDR and PID are those of the fresh server; servers: `taskset -c 0 sockjs-test-server --port 0 "
       "--max-connections 20000`, `taskset -c 0 node bench/node/server.js --port 0`, `taskset -c 0 "

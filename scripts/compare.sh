@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Side-by-side performance comparison: our sockjs-test-server, the reference
-# sockjs-node 0.3.24 server (bench/node: /echo and /broadcast) and a raw
+# sockjs-node 0.3.24 server (bench/node: /echo and /broadcast), a raw
 # tokio-tungstenite echo server (the ceiling, `ws-ceiling` of
-# crates/sockjs-bench), all loaded by sockjs-bench. Writes docs/PERFORMANCE.md.
+# crates/sockjs-bench) and, for the fan-out cases, the Rust Socket.IO server
+# socketioxide (bench/socketioxide, its own Cargo project), all loaded by
+# sockjs-bench. Writes docs/PERFORMANCE.md.
 #
 # Usage: scripts/compare.sh [--quick] [--rounds N] [--only fanout] [--note TEXT] [--out FILE]
 #   --quick        short durations, smaller idle counts, 1 round (for trying it out)
@@ -66,6 +68,16 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 BIN="$CARGO_TARGET_DIR/release"
 echo "== building (release)"
 cargo build --release --quiet -p sockjs-test-server -p sockjs-bench
+# socketioxide, pinned by bench/socketioxide/Cargo.lock; without it the
+# comparison goes on without its rows.
+SIO=()
+if cargo build --release --quiet --manifest-path bench/socketioxide/Cargo.toml; then
+    SIO=(sio sio_ordered)
+    SOCKETIOXIDE_VERSION=$(sed -n '/^name = "socketioxide"$/{n;s/^version = "\(.*\)"$/\1/p}' bench/socketioxide/Cargo.lock)
+else
+    echo "warning: socketioxide did not build; its rows are left out" >&2
+    SOCKETIOXIDE_VERSION="not built"
+fi
 
 # The reference server: sockjs@0.3.24 pinned by bench/node/package-lock.json,
 # installed into an ignored folder (target/ is in .gitignore).
@@ -99,6 +111,9 @@ start_server() {
         ours) "${SERVER_CPU[@]}" "$BIN/sockjs-test-server" --port 0 --max-connections 20000 >"$log" 2>&1 & ;;
         node) "${SERVER_CPU[@]}" node "$NODE_DIR/server.js" --port 0 >"$log" 2>&1 & ;;
         ceiling) "${SERVER_CPU[@]}" "$BIN/ws-ceiling" --port 0 >"$log" 2>&1 & ;;
+        # SIO_ECHO=1 makes it echo instead of broadcasting.
+        sio) "${SERVER_CPU[@]}" "$BIN/socketioxide-bench-server" --port 0 ${SIO_ECHO:+--echo} >"$log" 2>&1 & ;;
+        sio_ordered) "${SERVER_CPU[@]}" "$BIN/socketioxide-bench-server" --port 0 --ordered ${SIO_ECHO:+--echo} >"$log" 2>&1 & ;;
     esac
     # taskset execs the server: $! is the server's own pid.
     SERVER_PID=$!
@@ -145,14 +160,28 @@ run() {
 T=(--warmup "$WARMUP" --duration "$DURATION")
 LOAD_START=$(cat /proc/loadavg)
 STARTED=$(date -u +"%Y-%m-%d %H:%M UTC")
+# sio_run CASE SERVER --scenario NAME ARGS...: the same load in Socket.IO
+# terms (sio-NAME: sio-ws, sio-fanout) against socketioxide, at the
+# server's root.
+sio_run() {
+    local case="$1" server="$2" scenario="$4"
+    shift 4
+    run "$case" "$server" "" --scenario "sio-${scenario}" "$@"
+}
+
 # Fan-out: a publisher paced at 100,000 deliveries per second (the
 # sockjs-bench default: busy, not saturated), a drain long enough for a
-# server that falls behind to catch up.
+# server that falls behind to catch up. socketioxide runs the same loads
+# as Socket.IO events, both as written idiomatically (a task per event)
+# and with its events handed on in arrival order (--ordered).
 fanout_cases() {
-    local n
+    local n s
     for n in "${FAN_N[@]}"; do
-        for s in "${ORDER[@]}"; do
-            run "fanout_$n" "$s" /broadcast --scenario fanout --sessions "$n" --size 64 --drain 30 "${T[@]}"
+        for s in "${ORDER[@]}" "${SIO[@]}"; do
+            case "$s" in
+                sio*) sio_run "fanout_$n" "$s" --scenario fanout --sessions "$n" --size 64 --drain 30 "${T[@]}" ;;
+                *) run "fanout_$n" "$s" /broadcast --scenario fanout --sessions "$n" --size 64 --drain 30 "${T[@]}" ;;
+            esac
         done
     done
     for s in "${ORDER[@]}"; do
@@ -161,9 +190,20 @@ fanout_cases() {
     # Four times the default: what each server delivers at most (and
     # whether it still loses nothing while it falls behind).
     n="${FAN_N[0]}"
-    for s in "${ORDER[@]}"; do
-        run fanout_sat "$s" /broadcast --scenario fanout --sessions "$n" --rate $((400000 / (n + 1))) --size 64 --drain 30 "${T[@]}"
+    for s in "${ORDER[@]}" "${SIO[@]}"; do
+        case "$s" in
+            sio*) sio_run fanout_sat "$s" --scenario fanout --sessions "$n" --rate $((400000 / (n + 1))) --size 64 --drain 30 "${T[@]}" ;;
+            *) run fanout_sat "$s" /broadcast --scenario fanout --sessions "$n" --rate $((400000 / (n + 1))) --size 64 --drain 30 "${T[@]}" ;;
+        esac
     done
+    # Echo beside socketioxide: ours on a framed websocket, socketioxide on
+    # Socket.IO events over a websocket.
+    if [ ${#SIO[@]} -gt 0 ]; then
+        run sio_echo ours /echo --scenario ws --sessions 100 --in-flight 10 --size 64 "${T[@]}"
+        for s in "${SIO[@]}"; do
+            SIO_ECHO=1 sio_run sio_echo "$s" --scenario ws --sessions 100 --in-flight 10 --size 64 "${T[@]}"
+        done
+    fi
 }
 
 for ROUND in $(seq 1 "$ROUNDS"); do
@@ -197,7 +237,7 @@ python3 bench/report.py "$RESULTS" \
     --fanout-sessions "${FAN_N[*]}" ${ONLY:+--only "$ONLY"} \
     --note "$NOTE" \
     --machine "nproc: $CPUS; CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n1); kernel: $(uname -r); memory: $(free -g | awk '/^Mem:/ {print $2}') GiB" \
-    --versions "$(rustc --version); node $(node --version); sockjs-node $SOCKJS_NODE_VERSION; repository $(git rev-parse --short HEAD)" \
+    --versions "$(rustc --version); node $(node --version); sockjs-node $SOCKJS_NODE_VERSION; socketioxide $SOCKETIOXIDE_VERSION; repository $(git rev-parse --short HEAD)" \
     --out "$OUT"
 cp "$RESULTS" "$WORK/results-kept.jsonl"
 echo "== wrote $OUT (raw results: $RESULTS)"
