@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
 """Turns the JSON lines of scripts/compare.sh (one per sockjs-bench run) into
 docs/PERFORMANCE.md: medians per case and server, ratios against the targets
-of the performance issue, the machine, and the commands to reproduce."""
+of the performance issue, the fan-out comparison, the machine, and the
+commands to reproduce. With --only fanout, rewrites only the "Fan-out"
+section of an existing report."""
 
 import argparse
 import json
 import statistics
 from collections import defaultdict
 
-SERVERS = {"ours": "sockjs-rs", "node": "sockjs-node", "ceiling": "raw tokio-tungstenite"}
+SERVERS = {
+    "ours": "sockjs-rs",
+    "node": "sockjs-node",
+    "ceiling": "raw tokio-tungstenite",
+    "sio": "socketioxide",
+    "sio_ordered": "socketioxide --ordered",
+}
+FANOUT_SERVERS = ["ours", "node", "sio", "sio_ordered"]
 CASES = [
     ("ws_throughput", "framed websocket echo, 100 sessions x 10 in flight, 64 B"),
     ("raw_throughput", "raw websocket echo, 100 x 10, 64 B"),
@@ -51,6 +60,8 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--idle-sessions", type=int, required=True)
     ap.add_argument("--scale-sessions", type=int, required=True)
+    ap.add_argument("--fanout-sessions", default="1000 10000")
+    ap.add_argument("--only", default="")
     ap.add_argument("--note", default="")
     ap.add_argument("--machine", required=True)
     ap.add_argument("--versions", required=True)
@@ -81,6 +92,15 @@ def main():
     def rss_ps(case, server):
         return med(case, server, last_per_session)
 
+    lo = [x for x in loads if x is not None]
+    load_txt = f"{min(lo):.2f} / {statistics.median(lo):.2f} / {max(lo):.2f}" if lo else "-"
+    with open(a.commands) as f:
+        commands = list(dict.fromkeys(line.rstrip("\n") for line in f))
+    fan = fanout_section(a, runs, med, load_txt, commands)
+    if a.only == "fanout":
+        replace_section(a.out, "## Fan-out", fan)
+        return
+
     out = []
     w = out.append
     w("# Performance")
@@ -92,8 +112,6 @@ def main():
     w(f"- Taken {a.started} to {a.finished}, {a.rounds} round(s), medians reported.")
     w(f"- Machine: {a.machine}.")
     w(f"- Versions: {a.versions}.")
-    lo = [x for x in loads if x is not None]
-    load_txt = f"{min(lo):.2f} / {statistics.median(lo):.2f} / {max(lo):.2f}" if lo else "-"
     w(f"- Load average (1 min) before each run, min / median / max: {load_txt}; "
       f"`/proc/loadavg` at start `{a.load_start}`, at end `{a.load_end}`. "
       "On a 2-core machine, a load above 2 means other processes competed for the CPUs: "
@@ -188,6 +206,7 @@ def main():
         f"{bad} in {len(all_runs)} runs", bad == 0)
     w("")
 
+    out.extend(fan)
     w("## Reproduce")
     w("")
     w("```sh")
@@ -202,17 +221,114 @@ def main():
       "`taskset -c 0 ws-ceiling --port 0`, the client as `taskset -c 1 ...`):")
     w("")
     w("```sh")
-    seen = []
-    with open(a.commands) as f:
-        for line in f:
-            if line not in seen:
-                seen.append(line)
-    for line in seen:
-        w(line.rstrip("\n"))
+    for line in commands:
+        w(line)
     w("```")
     w("")
     with open(a.out, "w") as f:
         f.write("\n".join(out))
+
+
+def fanout_section(a, runs, med, load_txt, commands):
+    """The "Fan-out" section: medians per case and server, ratios, commands."""
+    sizes = [int(n) for n in a.fanout_sessions.split()]
+    cases = [(f"fanout_{n}", f"fan-out to {n:,} websocket subscribers") for n in sizes]
+    cases.append(("fanout_mix", f"fan-out to {sizes[0]:,} subscribers, 25% xhr-streaming"))
+    cases.append(("fanout_sat", f"fan-out to {sizes[0]:,} websocket subscribers, saturation: 400,000 deliveries/s offered"))
+    cases.append(("sio_echo", "echo, 100 sessions x 10 in flight (sockjs-rs: framed websocket /echo)"))
+    out = []
+    w = out.append
+    w("## Fan-out")
+    w("")
+    w(f"Taken {a.started} to {a.finished}, {a.rounds} round(s), medians reported; load average (1 min) "
+      f"before each run, min / median / max: {load_txt}; machine and versions: {a.machine}; {a.versions}. "
+      "Each server pinned to CPU 0, the load generator to CPU 1; a fresh server for every run.")
+    w("")
+    w("One publisher and N subscribers on one broadcasting service: sockjs-rs's `sockjs-test-server` "
+      "`/broadcast` (the service's `Hub`: `hub.to_all().send(msg)`), sockjs-node 0.3.24's "
+      "`bench/node/server.js` `/broadcast` (a `Set` of connections, `conn.write` to each), socketioxide's "
+      "`bench/socketioxide` (`io.emit` on the default namespace; `--ordered`: the handler hands each message "
+      "in arrival order to one task that emits). The publisher sends 64-byte messages carrying a sequence "
+      "number and its send time, paced at 100,000 deliveries per second (rate = 100,000 / (N + 1) messages "
+      "per second, sockjs-bench's default; the saturation row offers four times that), for `--duration` "
+      "seconds after a `--warmup` (see the commands); every subscriber, and the "
+      "publisher for its own copies, checks that each message arrives exactly once and in order. "
+      "Deliveries/s counts messages reaching subscribers inside the measured window; latency is send to "
+      "receipt. For the echo row, msgs/s counts echoes.")
+    w("")
+    w("| case | server | rate msg/s | msgs/s | p50 µs | p99 µs | p99.9 µs | server CPU % | client CPU % | "
+      "server RSS MiB | runs | lost | duplicated | reordered | corrupted | errors |")
+    w("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for case, desc in cases:
+        for server in FANOUT_SERVERS:
+            rs = runs.get((case, server))
+            if not rs:
+                continue
+            def m(get):
+                return med(case, server, get)
+            rss = m(lambda r: r["server_rss_kib"])
+            w(f"| {desc} | {SERVERS[server]} | {fmt(m(lambda r: r.get('rate_per_s')))} | "
+              f"{fmt(m(lambda r: r['throughput_per_s']))} | {fmt(m(lambda r: r['latency_us']['p50']))} | "
+              f"{fmt(m(lambda r: r['latency_us']['p99']))} | {fmt(m(lambda r: r['latency_us']['p999']))} | "
+              f"{fmt(m(lambda r: r['server_cpu_percent']), 1)} | {fmt(m(lambda r: r['client_cpu_percent']), 1)} | "
+              f"{fmt(rss / 1024 if rss is not None else None, 1)} | {len(rs)} | "
+              + " | ".join(str(sum(r[k] for r in rs)) for k in ["lost", "duplicated", "reordered", "corrupted", "errors"])
+              + " |")
+    w("")
+    w("Lost, duplicated, reordered, corrupted and errors are totals over the runs, not medians.")
+    w("")
+    w("| case | msgs/s sockjs-rs / sockjs-node | p99 sockjs-rs / sockjs-node | "
+      "msgs/s sockjs-rs / socketioxide | p99 sockjs-rs / socketioxide | "
+      "msgs/s sockjs-rs / socketioxide --ordered | p99 sockjs-rs / socketioxide --ordered |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+
+    def ratio(case, other, get):
+        x, y = med(case, "ours", get), med(case, other, get)
+        if x is None or y in (None, 0):
+            return "-"
+        r = x / y
+        return f"{r:.2f}x" if r >= 0.1 else f"{r:.2g}x"
+
+    tput = lambda r: r["throughput_per_s"]  # noqa: E731
+    p99 = lambda r: r["latency_us"]["p99"]  # noqa: E731
+    for case, desc in cases:
+        if not runs.get((case, "ours")):
+            continue
+        w(f"| {desc} | {ratio(case, 'node', tput)} | {ratio(case, 'node', p99)} | "
+          f"{ratio(case, 'sio', tput)} | {ratio(case, 'sio', p99)} | "
+          f"{ratio(case, 'sio_ordered', tput)} | {ratio(case, 'sio_ordered', p99)} |")
+    w("")
+    w("Commands (ADDR and PID are those of the fresh server; servers: `taskset -c 0 sockjs-test-server --port 0 "
+      "--max-connections 20000`, `taskset -c 0 node bench/node/server.js --port 0`, `taskset -c 0 "
+      "socketioxide-bench-server --port 0 [--echo] [--ordered]`; client: `taskset -c 1 ...`):")
+    w("")
+    w("```sh")
+    for line in commands:
+        if "fanout" in line or "sio" in line:
+            w(line)
+    w("```")
+    w("")
+    return out
+
+
+def replace_section(path, heading, lines):
+    """Replaces the section starting at `heading` (up to the next "## ") in
+    the report at `path`, or inserts it before "## Reproduce"."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = "# Performance\n\n"
+    new = "\n".join(lines)
+    start = text.find("\n" + heading + "\n")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[: start + 1] + new + (text[end + 1:] if end >= 0 else "")
+    else:
+        at = text.find("\n## Reproduce")
+        text = text[: at + 1] + new + text[at + 1:] if at >= 0 else text.rstrip("\n") + "\n\n" + new
+    with open(path, "w") as f:
+        f.write(text)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Side-by-side performance comparison: our sockjs-test-server, the reference
-# sockjs-node 0.3.24 echo server (bench/node) and a raw tokio-tungstenite echo
-# server (the ceiling, `ws-ceiling` of crates/sockjs-bench), all loaded by
+# sockjs-node 0.3.24 server (bench/node: /echo and /broadcast), a raw
+# tokio-tungstenite echo server (the ceiling, `ws-ceiling` of
+# crates/sockjs-bench) and, for the fan-out cases, the Rust Socket.IO server
+# socketioxide (bench/socketioxide, its own Cargo project), all loaded by
 # sockjs-bench. Writes docs/PERFORMANCE.md.
 #
-# Usage: scripts/compare.sh [--quick] [--rounds N] [--note TEXT] [--out FILE]
-#   --quick     short durations, smaller idle counts, 1 round (for trying it out)
-#   --rounds N  rounds of every scenario (default 3; medians are reported)
-#   --note T    a sentence about the conditions, copied into the report
-#   --out F     report path (default docs/PERFORMANCE.md)
+# Usage: scripts/compare.sh [--quick] [--rounds N] [--only fanout] [--note TEXT] [--out FILE]
+#   --quick        short durations, smaller idle counts, 1 round (for trying it out)
+#   --rounds N     rounds of every scenario (default 3; medians are reported)
+#   --only fanout  only the fan-out cases; rewrites only the report's
+#                  "Fan-out" section, leaving the rest as it was
+#   --note T       a sentence about the conditions, copied into the report
+#   --out F        report path (default docs/PERFORMANCE.md)
 #
 # Each server runs pinned to CPU 0 and the load generator to CPU 1
 # (taskset); every run starts a fresh server; within a round, the servers of
@@ -20,23 +24,29 @@ cd "$(dirname "$0")/.."
 
 QUICK=0
 ROUNDS=3
+ONLY=""
 NOTE=""
 OUT=docs/PERFORMANCE.md
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) QUICK=1; ROUNDS=1 ;;
         --rounds) ROUNDS="$2"; shift ;;
+        --only) ONLY="$2"; shift ;;
         --note) NOTE="$2"; shift ;;
         --out) OUT="$2"; shift ;;
-        *) echo "usage: $0 [--quick] [--rounds N] [--note TEXT] [--out FILE]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--quick] [--rounds N] [--only fanout] [--note TEXT] [--out FILE]" >&2; exit 2 ;;
     esac
     shift
 done
+if [ -n "$ONLY" ] && [ "$ONLY" != fanout ]; then
+    echo "--only: the one subset is fanout" >&2
+    exit 2
+fi
 
 if [ "$QUICK" = 1 ]; then
-    WARMUP=1; DURATION=3; HOLD=3; IDLE_N=2000; SCALE_N=4000; SCALE_CHECKS=1000,2000
+    WARMUP=1; DURATION=3; HOLD=3; IDLE_N=2000; SCALE_N=4000; SCALE_CHECKS=1000,2000; FAN_N=(1000 2000)
 else
-    WARMUP=3; DURATION=10; HOLD=30; IDLE_N=10000; SCALE_N=19000; SCALE_CHECKS=1000,5000,10000
+    WARMUP=3; DURATION=10; HOLD=30; IDLE_N=10000; SCALE_N=19000; SCALE_CHECKS=1000,5000,10000; FAN_N=(1000 10000)
 fi
 
 # Up to 19,000 sockets on each side: raise the soft open-files limit (for
@@ -58,6 +68,16 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 BIN="$CARGO_TARGET_DIR/release"
 echo "== building (release)"
 cargo build --release --quiet -p sockjs-test-server -p sockjs-bench
+# socketioxide, pinned by bench/socketioxide/Cargo.lock; without it the
+# comparison goes on without its rows.
+SIO=()
+if cargo build --release --quiet --manifest-path bench/socketioxide/Cargo.toml; then
+    SIO=(sio sio_ordered)
+    SOCKETIOXIDE_VERSION=$(sed -n '/^name = "socketioxide"$/{n;s/^version = "\(.*\)"$/\1/p}' bench/socketioxide/Cargo.lock)
+else
+    echo "warning: socketioxide did not build; its rows are left out" >&2
+    SOCKETIOXIDE_VERSION="not built"
+fi
 
 # The reference server: sockjs@0.3.24 pinned by bench/node/package-lock.json,
 # installed into an ignored folder (target/ is in .gitignore).
@@ -91,6 +111,9 @@ start_server() {
         ours) "${SERVER_CPU[@]}" "$BIN/sockjs-test-server" --port 0 --max-connections 20000 >"$log" 2>&1 & ;;
         node) "${SERVER_CPU[@]}" node "$NODE_DIR/server.js" --port 0 >"$log" 2>&1 & ;;
         ceiling) "${SERVER_CPU[@]}" "$BIN/ws-ceiling" --port 0 >"$log" 2>&1 & ;;
+        # SIO_ECHO=1 makes it echo instead of broadcasting.
+        sio) "${SERVER_CPU[@]}" "$BIN/socketioxide-bench-server" --port 0 ${SIO_ECHO:+--echo} >"$log" 2>&1 & ;;
+        sio_ordered) "${SERVER_CPU[@]}" "$BIN/socketioxide-bench-server" --port 0 --ordered ${SIO_ECHO:+--echo} >"$log" 2>&1 & ;;
     esac
     # taskset execs the server: $! is the server's own pid.
     SERVER_PID=$!
@@ -112,17 +135,18 @@ stop_server() {
     sleep 1
 }
 
-# run CASE SERVER ARGS...: one scenario against one fresh server.
+# run CASE SERVER PATH ARGS...: one scenario against one fresh server, at
+# the service PATH (/echo, /broadcast).
 run() {
-    local case="$1" server="$2"
-    shift 2
+    local case="$1" server="$2" path="$3"
+    shift 3
     start_server "$server"
     local load
     load=$(cut -d' ' -f1 /proc/loadavg)
-    echo "sockjs-bench http://ADDR/echo --label $case/$server $* --server-pid PID" >>"$COMMANDS"
+    echo "sockjs-bench http://ADDR$path --label $case/$server $* --server-pid PID" >>"$COMMANDS"
     printf '== round %s: %-14s %-8s (load %s) ' "$ROUND" "$case" "$server" "$load"
     local line
-    line=$("${CLIENT_CPU[@]}" "$BIN/sockjs-bench" "http://$ADDR/echo" --label "$case/$server" --server-pid "$SERVER_PID" \
+    line=$("${CLIENT_CPU[@]}" "$BIN/sockjs-bench" "http://$ADDR$path" --label "$case/$server" --server-pid "$SERVER_PID" \
         "$@" 2>>"$WORK/bench.log") || true
     stop_server
     if [ -z "$line" ]; then
@@ -136,16 +160,67 @@ run() {
 T=(--warmup "$WARMUP" --duration "$DURATION")
 LOAD_START=$(cat /proc/loadavg)
 STARTED=$(date -u +"%Y-%m-%d %H:%M UTC")
+# sio_run CASE SERVER --scenario NAME ARGS...: the same load in Socket.IO
+# terms (sio-NAME: sio-ws, sio-fanout) against socketioxide, at the
+# server's root.
+sio_run() {
+    local case="$1" server="$2" scenario="$4"
+    shift 4
+    run "$case" "$server" "" --scenario "sio-${scenario}" "$@"
+}
+
+# Fan-out: a publisher paced at 100,000 deliveries per second (the
+# sockjs-bench default: busy, not saturated), a drain long enough for a
+# server that falls behind to catch up. socketioxide runs the same loads
+# as Socket.IO events, both as written idiomatically (a task per event)
+# and with its events handed on in arrival order (--ordered).
+fanout_cases() {
+    local n s
+    for n in "${FAN_N[@]}"; do
+        for s in "${ORDER[@]}" "${SIO[@]}"; do
+            case "$s" in
+                sio*) sio_run "fanout_$n" "$s" --scenario fanout --sessions "$n" --size 64 --drain 30 "${T[@]}" ;;
+                *) run "fanout_$n" "$s" /broadcast --scenario fanout --sessions "$n" --size 64 --drain 30 "${T[@]}" ;;
+            esac
+        done
+    done
+    for s in "${ORDER[@]}"; do
+        run fanout_mix "$s" /broadcast --scenario fanout --sessions "${FAN_N[0]}" --xhr-share 25 --size 64 --drain 30 "${T[@]}"
+    done
+    # Four times the default: what each server delivers at most (and
+    # whether it still loses nothing while it falls behind).
+    n="${FAN_N[0]}"
+    for s in "${ORDER[@]}" "${SIO[@]}"; do
+        case "$s" in
+            sio*) sio_run fanout_sat "$s" --scenario fanout --sessions "$n" --rate $((400000 / (n + 1))) --size 64 --drain 30 "${T[@]}" ;;
+            *) run fanout_sat "$s" /broadcast --scenario fanout --sessions "$n" --rate $((400000 / (n + 1))) --size 64 --drain 30 "${T[@]}" ;;
+        esac
+    done
+    # Echo beside socketioxide: ours on a framed websocket, socketioxide on
+    # Socket.IO events over a websocket.
+    if [ ${#SIO[@]} -gt 0 ]; then
+        run sio_echo ours /echo --scenario ws --sessions 100 --in-flight 10 --size 64 "${T[@]}"
+        for s in "${SIO[@]}"; do
+            SIO_ECHO=1 sio_run sio_echo "$s" --scenario ws --sessions 100 --in-flight 10 --size 64 "${T[@]}"
+        done
+    fi
+}
+
 for ROUND in $(seq 1 "$ROUNDS"); do
     if [ $((ROUND % 2)) = 1 ]; then ORDER=(node ours); else ORDER=(ours node); fi
-    for s in "${ORDER[@]}"; do run ws_throughput "$s" --scenario ws --sessions 100 --in-flight 10 --size 64 "${T[@]}"; done
-    for s in ceiling "${ORDER[@]}"; do run raw_throughput "$s" --scenario raw-ws --sessions 100 --in-flight 10 --size 64 "${T[@]}"; done
-    for s in "${ORDER[@]}"; do run ws_latency "$s" --scenario ws --sessions 1 --in-flight 1 --size 64 "${T[@]}"; done
-    for s in "${ORDER[@]}"; do run xhr_streaming "$s" --scenario xhr-streaming --sessions 100 --in-flight 10 --size 64 "${T[@]}"; done
-    for s in "${ORDER[@]}"; do run xhr_polling "$s" --scenario xhr-polling --sessions 50 --in-flight 1 --size 64 "${T[@]}"; done
-    for s in "${ORDER[@]}"; do run connect "$s" --scenario connect --sessions 10 "${T[@]}"; done
-    for s in "${ORDER[@]}"; do run idle_memory "$s" --scenario idle --sessions "$IDLE_N" --size 64 --duration "$HOLD"; done
-    run scale ours --scenario idle --sessions "$SCALE_N" --checkpoints "$SCALE_CHECKS" --size 64 --duration "$HOLD"
+    if [ "$ONLY" = fanout ]; then
+        fanout_cases
+        continue
+    fi
+    for s in "${ORDER[@]}"; do run ws_throughput "$s" /echo --scenario ws --sessions 100 --in-flight 10 --size 64 "${T[@]}"; done
+    for s in ceiling "${ORDER[@]}"; do run raw_throughput "$s" /echo --scenario raw-ws --sessions 100 --in-flight 10 --size 64 "${T[@]}"; done
+    for s in "${ORDER[@]}"; do run ws_latency "$s" /echo --scenario ws --sessions 1 --in-flight 1 --size 64 "${T[@]}"; done
+    for s in "${ORDER[@]}"; do run xhr_streaming "$s" /echo --scenario xhr-streaming --sessions 100 --in-flight 10 --size 64 "${T[@]}"; done
+    for s in "${ORDER[@]}"; do run xhr_polling "$s" /echo --scenario xhr-polling --sessions 50 --in-flight 1 --size 64 "${T[@]}"; done
+    for s in "${ORDER[@]}"; do run connect "$s" /echo --scenario connect --sessions 10 "${T[@]}"; done
+    for s in "${ORDER[@]}"; do run idle_memory "$s" /echo --scenario idle --sessions "$IDLE_N" --size 64 --duration "$HOLD"; done
+    run scale ours /echo --scenario idle --sessions "$SCALE_N" --checkpoints "$SCALE_CHECKS" --size 64 --duration "$HOLD"
+    fanout_cases
 done
 LOAD_END=$(cat /proc/loadavg)
 FINISHED=$(date -u +"%Y-%m-%d %H:%M UTC")
@@ -159,9 +234,10 @@ python3 bench/report.py "$RESULTS" \
     --load-start "$LOAD_START" --load-end "$LOAD_END" \
     --rounds "$ROUNDS" $QUICK_FLAG \
     --idle-sessions "$IDLE_N" --scale-sessions "$SCALE_N" \
+    --fanout-sessions "${FAN_N[*]}" ${ONLY:+--only "$ONLY"} \
     --note "$NOTE" \
     --machine "nproc: $CPUS; CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n1); kernel: $(uname -r); memory: $(free -g | awk '/^Mem:/ {print $2}') GiB" \
-    --versions "$(rustc --version); node $(node --version); sockjs-node $SOCKJS_NODE_VERSION; repository $(git rev-parse --short HEAD)" \
+    --versions "$(rustc --version); node $(node --version); sockjs-node $SOCKJS_NODE_VERSION; socketioxide $SOCKETIOXIDE_VERSION; repository $(git rev-parse --short HEAD)" \
     --out "$OUT"
 cp "$RESULTS" "$WORK/results-kept.jsonl"
 echo "== wrote $OUT (raw results: $RESULTS)"

@@ -1,7 +1,11 @@
-// Minimal sockjs-node echo server: the reference implementation that
-// scripts/compare.sh measures next to ours. Same options as the /echo service
-// of sockjs-test-server: prefix /echo, response_limit 4096 bytes, heartbeat
-// 25 s, disconnect delay 5 s, websocket (framed and raw) on.
+// Minimal sockjs-node server: the reference implementation that
+// scripts/compare.sh measures next to ours. Two services, with the options
+// of sockjs-test-server's services of the same name:
+// - /echo: response_limit 4096 bytes, heartbeat 25 s, disconnect delay 5 s,
+//   websocket (framed and raw) on;
+// - /broadcast: every message any session sends is written to every open
+//   session (the sender included), as sockjs-node's own test server does,
+//   without its logging; response_limit 128 KiB (sockjs-node's default).
 //
 // Run with: node server.js [--host 127.0.0.1] [--port 8082]   (port 0 = any)
 // Prints "sockjs-node listening on http://ADDR:PORT" once listening.
@@ -34,8 +38,26 @@ service.on('connection', (conn) => {
   conn.on('data', (message) => conn.write(message));
 });
 
+const broadcast = sockjs.createServer({
+  prefix: '/broadcast',
+  response_limit: 128 * 1024,
+  heartbeat_delay: 25000,
+  disconnect_delay: 5000,
+  websocket: true,
+  log: () => {},
+});
+const members = new Set();
+broadcast.on('connection', (conn) => {
+  members.add(conn);
+  conn.on('data', (message) => {
+    for (const c of members) c.write(message);
+  });
+  conn.on('close', () => members.delete(conn));
+});
+
 const server = http.createServer();
 service.installHandlers(server);
+broadcast.installHandlers(server);
 server.listen(port, host, () => {
   const a = server.address();
   console.log(`sockjs-node listening on http://${a.address}:${a.port}`);

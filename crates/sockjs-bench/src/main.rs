@@ -19,140 +19,28 @@
 //!   session until `o`, then close (`--sessions` loops);
 //! - `idle`: `--sessions` websocket sessions held open for `--duration`,
 //!   server RSS sampled at each `--checkpoints` count, then every session
-//!   must still answer an echo.
+//!   must still answer an echo;
+//! - `fanout`: `--sessions` subscribers (websocket, `--xhr-share` percent
+//!   of them xhr-streaming) and one publisher on a broadcasting service
+//!   (`<base>` ends in `/broadcast`), `--rate` messages per second, every
+//!   one checked at every subscriber; throughput counts deliveries;
+//! - `sio-ws`, `sio-fanout`: the `ws` and `fanout` loads on a Socket.IO
+//!   server (Engine.IO v4 over websocket, event `msg`; `<base>` is the
+//!   server's root).
 
 mod frame;
 mod msg;
+mod opts;
 mod scenario;
+mod sio;
 mod stats;
 
-use scenario::{Plan, Target};
+use opts::{parse_args, split_base, Opts};
+use scenario::{Fanout, Plan, Target, Wire};
 use serde_json::json;
 use stats::Counts;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The scenarios, by their `--scenario` name.
-const SCENARIOS: [&str; 6] = ["ws", "raw-ws", "xhr-streaming", "xhr-polling", "connect", "idle"];
-
-/// Command-line options.
-#[derive(Debug, Clone)]
-struct Opts {
-    /// Base URL of the SockJS service, `http://host:port/prefix`.
-    base: String,
-    /// Scenarios to run, in order. Defaults to `ws`.
-    scenarios: Vec<String>,
-    /// Sessions (or establishment loops). Defaults to 100.
-    sessions: usize,
-    /// Messages in flight per session. Defaults to 10.
-    in_flight: u64,
-    /// Message size in bytes (at least 32). Defaults to 64.
-    size: usize,
-    /// Measured duration (idle: holding time), seconds. Defaults to 10.
-    duration: f64,
-    /// Warm-up before measuring, seconds. Defaults to 2.
-    warmup: f64,
-    /// Longest wait for outstanding echoes after the measurement, seconds.
-    /// Defaults to 10.
-    drain: f64,
-    /// Server process id for CPU and RSS. Defaults to none.
-    server_pid: Option<String>,
-    /// Name of the server in the output. Defaults to the base URL.
-    label: Option<String>,
-    /// Idle: session counts at which the server RSS is sampled (the total
-    /// is always one). Defaults to none.
-    checkpoints: Vec<usize>,
-    /// Idle: concurrent handshakes while opening sessions. Defaults to 64.
-    connect_concurrency: usize,
-}
-
-const USAGE: &str = "usage: sockjs-bench BASE_URL [--scenario ws,raw-ws,xhr-streaming,xhr-polling,connect,idle]
-    [--sessions N (100)] [--in-flight N (10)] [--size BYTES (64)] [--duration SECS (10)]
-    [--warmup SECS (2)] [--drain SECS (10)] [--server-pid PID] [--label NAME]
-    [--checkpoints N,N,...] [--connect-concurrency N (64)]
-BASE_URL is the service, e.g. http://127.0.0.1:8081/echo. Human summary on stderr,
-one JSON line per scenario on stdout. Exit status 1 when any message was lost,
-duplicated, reordered or corrupted, or any session failed.";
-
-fn parse_args(args: impl Iterator<Item = String>) -> Result<Opts, String> {
-    let mut o = Opts {
-        base: String::new(),
-        scenarios: vec!["ws".into()],
-        sessions: 100,
-        in_flight: 10,
-        size: 64,
-        duration: 10.0,
-        warmup: 2.0,
-        drain: 10.0,
-        server_pid: None,
-        label: None,
-        checkpoints: Vec::new(),
-        connect_concurrency: 64,
-    };
-    let mut it = args;
-    while let Some(flag) = it.next() {
-        if !flag.starts_with("--") {
-            if !o.base.is_empty() {
-                return Err(format!("unexpected argument {flag}"));
-            }
-            o.base = flag;
-            continue;
-        }
-        if flag == "--help" {
-            return Err(USAGE.into());
-        }
-        let v = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let num = |v: &str| v.parse::<usize>().map_err(|e| format!("{flag}: {e}"));
-        let secs = |v: &str| match v.parse::<f64>() {
-            Ok(s) if s >= 0.0 && s.is_finite() => Ok(s),
-            _ => Err(format!("{flag}: not a number of seconds: {v}")),
-        };
-        match flag.as_str() {
-            "--scenario" => o.scenarios = v.split(',').map(str::to_owned).collect(),
-            "--sessions" => o.sessions = num(&v)?,
-            "--in-flight" => o.in_flight = num(&v)? as u64,
-            "--size" => o.size = num(&v)?,
-            "--duration" => o.duration = secs(&v)?,
-            "--warmup" => o.warmup = secs(&v)?,
-            "--drain" => o.drain = secs(&v)?,
-            "--server-pid" => o.server_pid = Some(v),
-            "--label" => o.label = Some(v),
-            "--checkpoints" => o.checkpoints = v.split(',').map(num).collect::<Result<_, _>>()?,
-            "--connect-concurrency" => o.connect_concurrency = num(&v)?,
-            _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
-        }
-    }
-    if o.base.is_empty() {
-        return Err(USAGE.into());
-    }
-    if let Some(s) = o.scenarios.iter().find(|s| !SCENARIOS.contains(&s.as_str())) {
-        return Err(format!("unknown scenario {s}; known: {}", SCENARIOS.join(", ")));
-    }
-    if o.size < msg::MIN_SIZE {
-        return Err(format!("--size must be at least {}", msg::MIN_SIZE));
-    }
-    if o.sessions == 0 || o.in_flight == 0 {
-        return Err("--sessions and --in-flight must be at least 1".into());
-    }
-    Ok(o)
-}
-
-/// Splits `http://host:port/prefix` into `host:port` and `/prefix`.
-fn split_base(base: &str) -> Result<(String, String), String> {
-    let rest = base
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{base}: only http:// base URLs are supported"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    let authority = if authority.contains(':') {
-        authority.to_owned()
-    } else {
-        format!("{authority}:80")
-    };
-    Ok((authority, path.trim_end_matches('/').to_owned()))
-}
 
 /// Runs one scenario and returns its JSON result.
 async fn run(o: &Opts, target: Arc<Target>, name: &str) -> serde_json::Value {
@@ -196,14 +84,38 @@ async fn run(o: &Opts, target: Arc<Target>, name: &str) -> serde_json::Value {
         });
         let client1 = stats::sample("self");
         (out.counts, None, client0.zip(client1))
+    } else if name.ends_with("fanout") {
+        let f = Fanout {
+            wire: if name == "fanout" { Wire::SockJs } else { Wire::SocketIo },
+            subscribers: o.sessions,
+            xhr_share: o.xhr_share,
+            rate: o.rate.unwrap_or_else(|| scenario::default_rate(o.sessions)),
+            size: o.size,
+            warmup: Duration::from_secs_f64(o.warmup),
+            duration: Duration::from_secs_f64(o.duration),
+            drain: Duration::from_secs_f64(o.drain),
+            connect_concurrency: o.connect_concurrency,
+        };
+        let rate = f.rate;
+        let out = scenario::fanout(target, f, pid).await;
+        extra = json!({
+            "rate_per_s": rate,
+            "published": out.published,
+            "published_per_s": (out.published_measured as f64 / o.duration.max(1e-9)).round(),
+            "ws_subscribers": out.ws_subscribers,
+            "xhr_subscribers": out.xhr_subscribers,
+            "publish_lag_max_us": out.publish_lag_max_us,
+        });
+        (out.counts, out.server, out.client)
     } else {
         let mut handles = Vec::with_capacity(o.sessions);
         for i in 0..o.sessions {
             let (t, p) = (target.clone(), plan.clone());
             let sid = i as u32;
             handles.push(match name {
-                "ws" => tokio::spawn(scenario::websocket(t, p, sid, false)),
-                "raw-ws" => tokio::spawn(scenario::websocket(t, p, sid, true)),
+                "ws" => tokio::spawn(scenario::websocket(t, p, sid, Wire::SockJs)),
+                "raw-ws" => tokio::spawn(scenario::websocket(t, p, sid, Wire::Raw)),
+                "sio-ws" => tokio::spawn(scenario::websocket(t, p, sid, Wire::SocketIo)),
                 "xhr-streaming" => tokio::spawn(scenario::xhr(t, p, sid, true)),
                 "xhr-polling" => tokio::spawn(scenario::xhr(t, p, sid, false)),
                 _ => tokio::spawn(scenario::establish(t, p, sid)),
@@ -286,6 +198,18 @@ fn human(v: &serde_json::Value) -> String {
             ));
         }
     }
+    if v.get("published").is_some() {
+        s.push_str(&format!(
+            "\n  fanout: {} websocket + {} xhr-streaming subscribers and 1 publisher; rate {}/s, published {} ({}/s measured), \
+             publish lag max {} us; throughput = deliveries to subscribers",
+            g("ws_subscribers"),
+            g("xhr_subscribers"),
+            g("rate_per_s"),
+            g("published"),
+            g("published_per_s"),
+            g("publish_lag_max_us"),
+        ));
+    }
     if let Some(e) = v
         .get("error_samples")
         .and_then(|e| e.as_array())
@@ -335,40 +259,4 @@ async fn main() {
         bad |= failed(&v);
     }
     std::process::exit(i32::from(bad));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(s: &str) -> Result<Opts, String> {
-        parse_args(s.split_whitespace().map(str::to_owned))
-    }
-
-    #[test]
-    fn parses_flags_and_defaults() {
-        let o = args("http://h:1/echo --scenario ws,idle --sessions 7 --checkpoints 1,5 --duration 0.5").unwrap();
-        assert_eq!(o.scenarios, vec!["ws", "idle"]);
-        assert_eq!((o.sessions, o.in_flight, o.size), (7, 10, 64));
-        assert_eq!(o.checkpoints, vec![1, 5]);
-        assert_eq!(o.duration, 0.5);
-        assert!(args("http://h:1 --scenario nope")
-            .unwrap_err()
-            .contains("unknown scenario nope"));
-        assert!(args("http://h:1 --size 8").is_err());
-        assert!(args("--sessions 1").is_err());
-    }
-
-    #[test]
-    fn splits_base_urls() {
-        assert_eq!(
-            split_base("http://127.0.0.1:8081/echo/").unwrap(),
-            ("127.0.0.1:8081".into(), "/echo".into())
-        );
-        assert_eq!(
-            split_base("http://localhost").unwrap(),
-            ("localhost:80".into(), String::new())
-        );
-        assert!(split_base("https://x/").is_err());
-    }
 }

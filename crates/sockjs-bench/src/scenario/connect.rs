@@ -1,7 +1,8 @@
 //! The `connect` scenario: session establishment loops, each iteration
 //! timed as one latency sample.
 
-use super::shared::{ws_close, ws_open, Error, Plan, Target, HANDSHAKE_TIMEOUT};
+use super::shared::{ws_close, Error, Plan, Target, HANDSHAKE_TIMEOUT};
+use super::wire::Wire;
 use crate::stats::Counts;
 use sockjs_testkit::{AsyncConn, Request};
 use std::sync::Arc;
@@ -25,7 +26,9 @@ pub(crate) async fn establish(t: Arc<Target>, p: Arc<Plan>, worker: u32) -> Coun
             if status != 200 || !body.windows(16).any(|w| w == b"\"websocket\":true") {
                 return Err(format!("/info: status {status}: {}", String::from_utf8_lossy(&body)).into());
             }
-            let ws = ws_open(&t, worker.wrapping_mul(1 << 20).wrapping_add(n), 4096).await?;
+            let ws = Wire::SockJs
+                .open(&t, worker.wrapping_mul(1 << 20).wrapping_add(n), 4096)
+                .await?;
             ws_close(ws).await;
             Ok(())
         })

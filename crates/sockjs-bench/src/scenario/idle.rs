@@ -1,7 +1,8 @@
 //! The `idle` scenario: many websocket sessions held open while the
 //! server's memory and CPU are sampled, then one echo each.
 
-use super::shared::{ws_close, ws_open, Error, Plan, Target};
+use super::shared::{ws_close, Error, Plan, Target};
+use super::wire::Wire;
 use crate::frame::{self, Kind};
 use crate::msg::{self, Tracker};
 use crate::stats::Counts;
@@ -71,7 +72,7 @@ pub(crate) async fn idle(
             );
             tasks.push(tokio::spawn(async move {
                 let permit = sem.acquire_owned().await.expect("semaphore never closed");
-                let ws = ws_open(&t, sid, 4096).await;
+                let ws = Wire::SockJs.open(&t, sid, 4096).await;
                 drop(permit);
                 settled.fetch_add(1, Ordering::AcqRel);
                 progress.notify_one();

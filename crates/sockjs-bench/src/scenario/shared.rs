@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 /// A boxed error with a message, enough for a load generator.
@@ -103,28 +102,6 @@ pub(crate) async fn ws_connect(
     tokio::time::timeout(HANDSHAKE_TIMEOUT, connect)
         .await
         .map_err(|_| format!("no websocket handshake within {HANDSHAKE_TIMEOUT:?}"))?
-}
-
-/// Connects a framed SockJS websocket session and reads its `o` frame.
-pub(crate) async fn ws_open(t: &Target, sid: u32, read_buffer: usize) -> Result<WebSocketStream<TcpStream>, Error> {
-    let mut ws = ws_connect(t, &session_path(t, sid, "websocket"), read_buffer).await?;
-    let open = async {
-        loop {
-            match ws.next().await {
-                Some(Ok(Message::Text(f))) if f.as_str() == "o" => return Ok(()),
-                Some(Ok(Message::Text(f))) => return Err(format!("expected o, got {:?}", f.as_str()).into()),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                Some(Ok(other)) => return Err(format!("expected o, got {other:?}").into()),
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err("connection closed before o".into()),
-            }
-        }
-    };
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, open).await {
-        Ok(Ok(())) => Ok(ws),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(format!("no o frame within {HANDSHAKE_TIMEOUT:?}").into()),
-    }
 }
 
 /// Sends a close frame and waits (briefly) for the server's answer.

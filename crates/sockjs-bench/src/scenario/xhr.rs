@@ -1,7 +1,7 @@
 //! The xhr scenarios (`xhr-streaming`, `xhr-polling`): a receiver and an
 //! `xhr_send` sender per session, each on its own keep-alive connection.
 
-use super::shared::{session_path, Error, Plan, Target};
+use super::shared::{session_path, Error, Plan, Target, HANDSHAKE_TIMEOUT};
 use crate::frame::{self, Kind};
 use crate::msg::{self, Tracker};
 use crate::stats::Counts;
@@ -107,68 +107,162 @@ async fn xhr_receiver(
     tr: &mut Tracker,
     c: &mut Counts,
 ) -> Result<(), Error> {
-    let mut conn = AsyncConn::new(t.addr, t.authority.clone());
-    let mut buf = Vec::new();
     let deadline = tokio::time::sleep_until(p.drain_end.into());
     tokio::pin!(deadline);
-    let done = |tr: &Tracker| {
-        Instant::now() >= p.send_end
-            && s.opened.load(Ordering::Acquire)
-            && tr.received == s.sent.load(Ordering::Acquire)
+    let mut r = tokio::select! {
+        biased;
+        r = XhrReceiver::open(t, path) => r?,
+        _ = &mut deadline => return Ok(()),
     };
+    s.opened.store(true, Ordering::Release);
+    s.wake_sender.notify_one();
+    let done = |tr: &Tracker| Instant::now() >= p.send_end && tr.received == s.sent.load(Ordering::Acquire);
     loop {
         if done(tr) {
             return Ok(());
         }
-        let status = tokio::select! {
-            biased;
-            r = conn.start(Request::new("POST", path).headers(TEXT_PLAIN)) => r?,
-            _ = &mut deadline => return Ok(()),
-        };
-        if status != 200 {
-            let mut body = Vec::new();
-            let _ = conn.read_body(&mut body).await;
-            return Err(format!("{path}: status {status}: {}", String::from_utf8_lossy(&body)).into());
-        }
-        buf.clear();
+        // Every frame already buffered, then one wake-up of the sender for
+        // all of them.
+        let mut first = true;
         loop {
-            let more = tokio::select! {
-                biased;
-                r = conn.body_data(&mut buf) => r?,
-                _ = &mut deadline => return Ok(()),
+            let line = if first {
+                first = false;
+                tokio::select! {
+                    biased;
+                    l = r.next_line() => l?,
+                    _ = &mut deadline => return Ok(()),
+                }
+            } else {
+                match r.buffered_line()? {
+                    Some(l) => Some(l),
+                    None => break,
+                }
             };
-            if !more {
-                break;
-            }
-            let mut start = 0;
-            while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
-                let line = &buf[start..start + nl];
-                start += nl + 1;
-                if line.len() > 1 && line.iter().all(|&b| b == b'h') {
-                    continue; // the xhr-streaming prelude
+            let Some(line) = line else { break };
+            tr.sent = s.sent.load(Ordering::Acquire);
+            check_frame(p, sid, line, tr, c)?;
+        }
+        s.received.store(tr.received, Ordering::Release);
+        s.wake_sender.notify_one();
+    }
+}
+
+/// Checks one SockJS frame of messages sent by session `from`.
+pub(super) fn check_frame(p: &Plan, from: u32, line: &str, tr: &mut Tracker, c: &mut Counts) -> Result<(), Error> {
+    match frame::parse(line, |m| p.check(from, m.as_bytes(), tr, c)) {
+        Kind::Heartbeat | Kind::Messages(_) => Ok(()),
+        Kind::Open => Err("second o frame".into()),
+        Kind::Close(f) => Err(format!("server closed the session: {f}").into()),
+        Kind::Invalid(f) => Err(format!("invalid frame {f:?}").into()),
+    }
+}
+
+/// The receiving half of an xhr session: `xhr_streaming` responses,
+/// reopened whenever the server ends one at its response limit, or `xhr`
+/// polls one after the other, on one keep-alive connection, read a frame
+/// (a line) at a time.
+pub(crate) struct XhrReceiver {
+    conn: AsyncConn,
+    path: String,
+    /// Body bytes read and not yet handed out, from `pos` on.
+    buf: Vec<u8>,
+    pos: usize,
+    /// A response is being read: the next bytes are its body.
+    reading: bool,
+}
+
+impl XhrReceiver {
+    /// Opens the session at `path` (`.../xhr_streaming` or `.../xhr`):
+    /// requests until the `o` frame, which is consumed. Frames after it stay
+    /// buffered for [`XhrReceiver::next_line`].
+    pub(crate) async fn open(t: &Target, path: &str) -> Result<Self, Error> {
+        let mut r = XhrReceiver {
+            conn: AsyncConn::new(t.addr, t.authority.clone()),
+            path: path.to_owned(),
+            buf: Vec::new(),
+            pos: 0,
+            reading: false,
+        };
+        let open = async {
+            loop {
+                match r.next_line().await? {
+                    Some("o") => return Ok::<(), Error>(()),
+                    Some(other) => return Err(format!("expected o, got {other:?}").into()),
+                    None => continue,
                 }
-                let line = std::str::from_utf8(line).map_err(|_| "frame is not UTF-8")?;
-                tr.sent = s.sent.load(Ordering::Acquire);
-                match frame::parse(line, |m| p.check(sid, m.as_bytes(), tr, c)) {
-                    Kind::Open => {
-                        if s.opened.swap(true, Ordering::AcqRel) {
-                            return Err("second o frame".into());
-                        }
-                    }
-                    Kind::Heartbeat | Kind::Messages(_) => {}
-                    Kind::Close(f) => return Err(format!("server closed the session: {f}").into()),
-                    Kind::Invalid(f) => return Err(format!("invalid frame {f:?}").into()),
-                }
             }
-            buf.drain(..start);
-            s.received.store(tr.received, Ordering::Release);
-            s.wake_sender.notify_one();
-            if done(tr) {
-                return Ok(());
+        };
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, open).await {
+            Ok(Ok(())) => Ok(r),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(format!("no o frame within {HANDSHAKE_TIMEOUT:?}").into()),
+        }
+    }
+
+    /// The next frame, without its newline; `None` when a response ended
+    /// (the next call starts another request, so a caller that is done
+    /// stops here). The xhr-streaming prelude is skipped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Not cancel safe while it starts a request (see
+    /// [`AsyncConn::start`]): drop the receiver after a cancellation.
+    pub(crate) async fn next_line(&mut self) -> Result<Option<&str>, Error> {
+        loop {
+            if let Some(end) = self.find_line() {
+                return self.take_line(end).map(Some);
+            }
+            if !self.reading {
+                let status = self
+                    .conn
+                    .start(Request::new("POST", &self.path).headers(TEXT_PLAIN))
+                    .await?;
+                if status != 200 {
+                    let mut body = Vec::new();
+                    let _ = self.conn.read_body(&mut body).await;
+                    let body = String::from_utf8_lossy(&body);
+                    return Err(format!("{}: status {status}: {body}", self.path).into());
+                }
+                self.reading = true;
+            }
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            if !self.conn.body_data(&mut self.buf).await? {
+                self.reading = false;
+                if !self.buf.is_empty() {
+                    let rest = String::from_utf8_lossy(&self.buf);
+                    return Err(format!("response ended inside a frame: {rest:?}").into());
+                }
+                return Ok(None);
             }
         }
-        if !buf.is_empty() {
-            return Err(format!("response ended inside a frame: {:?}", String::from_utf8_lossy(&buf)).into());
+    }
+
+    /// The next frame if one is already buffered: never reads.
+    pub(crate) fn buffered_line(&mut self) -> Result<Option<&str>, Error> {
+        match self.find_line() {
+            Some(end) => self.take_line(end).map(Some),
+            None => Ok(None),
         }
+    }
+
+    /// The end (the newline's index) of the next buffered frame, skipping
+    /// the prelude (a line of `h` only, longer than a heartbeat).
+    fn find_line(&mut self) -> Option<usize> {
+        loop {
+            let nl = self.pos + self.buf[self.pos..].iter().position(|&b| b == b'\n')?;
+            let line = &self.buf[self.pos..nl];
+            if line.len() > 1 && line.iter().all(|&b| b == b'h') {
+                self.pos = nl + 1;
+                continue;
+            }
+            return Some(nl);
+        }
+    }
+
+    fn take_line(&mut self, end: usize) -> Result<&str, Error> {
+        let start = self.pos;
+        self.pos = end + 1;
+        std::str::from_utf8(&self.buf[start..end]).map_err(|_| "frame is not UTF-8".into())
     }
 }

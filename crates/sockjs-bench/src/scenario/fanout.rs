@@ -1,0 +1,391 @@
+//! The fan-out scenarios (`fanout`, `sio-fanout`): many subscribers and one
+//! publisher on a broadcasting service, every published message checked at
+//! every subscriber.
+//!
+//! The subscribers open first (websocket, or some of them xhr-streaming),
+//! then the publisher; the run's clock starts once all are open. The
+//! publisher sends message `k` at `k / rate` seconds after it starts (late
+//! ones go out at once, each stamped with its real send time); every
+//! receiver, the publisher included (it gets its own messages back),
+//! checks that it gets each one exactly once and in order. Deliveries
+//! arriving at subscribers inside the measured window are counted, and
+//! their latency is send time to arrival.
+
+use super::shared::{session_path, ws_close, Error, Plan, Target};
+use super::wire::{Reply, Wire, Ws};
+use super::xhr::{check_frame, XhrReceiver};
+use crate::msg::{self, Tracker};
+use crate::stats::{self, Counts, ProcSample};
+use futures_util::{SinkExt, StreamExt};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Deliveries per second (publish rate times receivers) that `--rate`
+/// aims at when not given: busy but not saturated. On the 2-core machine of
+/// `docs/PERFORMANCE.md` (server and client pinned to one core each) it
+/// keeps sockjs-rs at about half of its core with 1,000 subscribers and
+/// two thirds with 10,000 (where sockjs-node 0.3.24 is at its limit); the
+/// client then uses 45% to 70% of its own core.
+pub(crate) const DEFAULT_DELIVERIES_PER_S: f64 = 100_000.0;
+
+/// The publish rate `--rate` defaults to for `subscribers` subscribers:
+/// [`DEFAULT_DELIVERIES_PER_S`] spread over them and the publisher, at
+/// least one message per second.
+pub(crate) fn default_rate(subscribers: usize) -> f64 {
+    (DEFAULT_DELIVERIES_PER_S / (subscribers + 1) as f64).max(1.0).round()
+}
+
+/// The shape of a fan-out run.
+#[derive(Debug, Clone)]
+pub(crate) struct Fanout {
+    /// The protocol of the websocket subscribers and of the publisher.
+    pub(crate) wire: Wire,
+    /// Subscribers, besides the publisher.
+    pub(crate) subscribers: usize,
+    /// Percent of the subscribers that receive over xhr-streaming (SockJS
+    /// only); they are spread evenly among the websocket ones.
+    pub(crate) xhr_share: usize,
+    /// Messages published per second.
+    pub(crate) rate: f64,
+    /// Message size in bytes.
+    pub(crate) size: usize,
+    /// Warm-up after every subscriber is open.
+    pub(crate) warmup: Duration,
+    /// Measured duration.
+    pub(crate) duration: Duration,
+    /// Longest wait for outstanding deliveries after the last publish.
+    pub(crate) drain: Duration,
+    /// Concurrent handshakes while opening subscribers.
+    pub(crate) connect_concurrency: usize,
+}
+
+/// What a fan-out run saw.
+#[derive(Debug)]
+pub(crate) struct FanoutOutcome {
+    /// `measured` and latency: deliveries to subscribers inside the
+    /// window. `sent`, `received`, `lost`, ...: over every receiver
+    /// (subscribers and the publisher), `sent` counting each published
+    /// message once per receiver.
+    pub(crate) counts: Counts,
+    /// Messages published.
+    pub(crate) published: u64,
+    /// Messages published inside the measured window.
+    pub(crate) published_measured: u64,
+    /// Subscribers that opened, by transport.
+    pub(crate) ws_subscribers: usize,
+    /// See `ws_subscribers`.
+    pub(crate) xhr_subscribers: usize,
+    /// Largest delay of a publish behind its schedule, µs: large values mean
+    /// the client could not keep the pace.
+    pub(crate) publish_lag_max_us: u64,
+    /// Server CPU and RSS at the start and end of the window.
+    pub(crate) server: Option<(ProcSample, ProcSample)>,
+    /// The same for this process.
+    pub(crate) client: Option<(ProcSample, ProcSample)>,
+}
+
+/// What the publisher tells the receivers.
+#[derive(Debug, Default)]
+struct Feed {
+    /// Messages published so far, counted before each is sent, so that no
+    /// receiver sees a number it does not know of.
+    published: AtomicU64,
+    /// Set before the last message is sent (or when the publisher fails):
+    /// a receiver that has `published` messages is then done.
+    over: AtomicBool,
+}
+
+impl Feed {
+    fn done(&self, received: u64) -> bool {
+        self.over.load(Ordering::Acquire) && received == self.published.load(Ordering::Acquire)
+    }
+}
+
+/// An open subscriber.
+enum Sub {
+    Ws(Ws),
+    Xhr(XhrReceiver),
+}
+
+/// Whether subscriber `i` is one of the `pct` percent on xhr-streaming:
+/// exactly `floor(n * pct / 100)` of the first `n`, evenly spread.
+fn is_xhr(i: usize, pct: usize) -> bool {
+    (i + 1) * pct / 100 > i * pct / 100
+}
+
+/// Runs one fan-out; `pid` is the server's, for CPU and RSS.
+pub(crate) async fn fanout(t: Arc<Target>, f: Fanout, pid: Option<&str>) -> FanoutOutcome {
+    let mut counts = Counts::default();
+    let sem = Arc::new(Semaphore::new(f.connect_concurrency.max(1)));
+    let opening: Vec<JoinHandle<Result<Sub, Error>>> = (0..f.subscribers)
+        .map(|i| {
+            let (t, sem, wire, xhr) = (t.clone(), sem.clone(), f.wire, is_xhr(i, f.xhr_share));
+            tokio::spawn(async move {
+                let _permit = sem.acquire_owned().await.expect("semaphore never closed");
+                if xhr {
+                    let path = session_path(&t, i as u32, "xhr_streaming");
+                    Ok(Sub::Xhr(XhrReceiver::open(&t, &path).await?))
+                } else {
+                    Ok(Sub::Ws(wire.open(&t, i as u32, 4096).await?))
+                }
+            })
+        })
+        .collect();
+    let mut subs = Vec::with_capacity(f.subscribers);
+    for h in opening {
+        match h.await {
+            Ok(Ok(s)) => subs.push(s),
+            Ok(Err(e)) => counts.error(e),
+            Err(e) => counts.error(e),
+        }
+    }
+    let from = f.subscribers as u32;
+    let publisher = match f.wire.open(&t, from, 8 * 1024).await {
+        Ok(ws) => Some(ws),
+        Err(e) => {
+            counts.error(format!("publisher: {e}"));
+            None
+        }
+    };
+
+    let epoch = Instant::now();
+    let measure_start = epoch + f.warmup;
+    let send_end = measure_start + f.duration;
+    let p = Arc::new(Plan {
+        epoch,
+        measure_start,
+        send_end,
+        drain_end: send_end + f.drain,
+        size: f.size,
+        in_flight: 1,
+    });
+    let feed = Arc::new(Feed::default());
+    let (ws_subscribers, xhr_subscribers) = subs.iter().fold((0, 0), |(w, x), s| match s {
+        Sub::Ws(_) => (w + 1, x),
+        Sub::Xhr(_) => (w, x + 1),
+    });
+    let receiving: Vec<_> = subs
+        .into_iter()
+        .map(|s| tokio::spawn(subscriber(s, f.wire, p.clone(), feed.clone(), from)))
+        .collect();
+    let publishing = publisher.map(|ws| tokio::spawn(publish(ws, f.wire, p.clone(), feed.clone(), from, f.rate)));
+    if publishing.is_none() {
+        feed.over.store(true, Ordering::Release);
+    }
+
+    tokio::time::sleep_until(measure_start.into()).await;
+    let (s0, c0) = (pid.and_then(stats::sample), stats::sample("self"));
+    let published_at_start = feed.published.load(Ordering::Acquire);
+    tokio::time::sleep_until(send_end.into()).await;
+    let (s1, c1) = (pid.and_then(stats::sample), stats::sample("self"));
+    let published_measured = feed.published.load(Ordering::Acquire) - published_at_start;
+
+    for h in receiving {
+        match h.await {
+            Ok(c) => counts.merge(c),
+            Err(e) => counts.error(e),
+        }
+    }
+    let mut publish_lag_max_us = 0;
+    if let Some(h) = publishing {
+        match h.await {
+            Ok(out) => {
+                publish_lag_max_us = out.lag_max_us;
+                // Its own messages back: checked like the subscribers',
+                // not counted as deliveries.
+                counts.add_tracker(&out.tracker);
+                if let Some(e) = out.error {
+                    counts.error(format!("publisher: {e}"));
+                }
+            }
+            Err(e) => counts.error(e),
+        }
+    }
+    FanoutOutcome {
+        counts,
+        published: feed.published.load(Ordering::Acquire),
+        published_measured,
+        ws_subscribers,
+        xhr_subscribers,
+        publish_lag_max_us,
+        server: s0.zip(s1),
+        client: c0.zip(c1),
+    }
+}
+
+/// One subscriber, from its first message to the end of the run.
+async fn subscriber(s: Sub, wire: Wire, p: Arc<Plan>, feed: Arc<Feed>, from: u32) -> Counts {
+    let mut c = Counts::default();
+    let mut tr = Tracker::default();
+    let r = match s {
+        Sub::Ws(ws) => ws_subscriber(ws, wire, &p, &feed, from, &mut tr, &mut c).await,
+        Sub::Xhr(r) => xhr_subscriber(r, &p, &feed, from, &mut tr, &mut c).await,
+    };
+    if let Err(e) = r {
+        c.error(e);
+    }
+    tr.sent = feed.published.load(Ordering::Acquire);
+    c.add_tracker(&tr);
+    c
+}
+
+async fn ws_subscriber(
+    mut ws: Ws,
+    wire: Wire,
+    p: &Plan,
+    feed: &Feed,
+    from: u32,
+    tr: &mut Tracker,
+    c: &mut Counts,
+) -> Result<(), Error> {
+    let deadline = tokio::time::sleep_until(p.drain_end.into());
+    tokio::pin!(deadline);
+    while !feed.done(tr.received) {
+        let next = tokio::select! {
+            biased;
+            m = ws.next() => m,
+            _ = &mut deadline => break,
+        };
+        tr.sent = feed.published.load(Ordering::Acquire);
+        if let Reply::Send(f) = wire.read_message(next, |m| p.check(from, m.as_bytes(), tr, c))? {
+            ws.send(Message::text(f)).await?;
+        }
+    }
+    ws_close(ws).await;
+    Ok(())
+}
+
+async fn xhr_subscriber(
+    mut r: XhrReceiver,
+    p: &Plan,
+    feed: &Feed,
+    from: u32,
+    tr: &mut Tracker,
+    c: &mut Counts,
+) -> Result<(), Error> {
+    let deadline = tokio::time::sleep_until(p.drain_end.into());
+    tokio::pin!(deadline);
+    while !feed.done(tr.received) {
+        let line = tokio::select! {
+            biased;
+            l = r.next_line() => l?,
+            _ = &mut deadline => break,
+        };
+        if let Some(line) = line {
+            tr.sent = feed.published.load(Ordering::Acquire);
+            check_frame(p, from, line, tr, c)?;
+        }
+    }
+    // Dropping the receiver closes its connection; the server reclaims the
+    // session after its disconnect delay.
+    Ok(())
+}
+
+/// What the publisher did.
+struct Published {
+    tracker: Tracker,
+    lag_max_us: u64,
+    error: Option<Error>,
+}
+
+/// Publishes at `rate` until the window ends, and checks its own messages
+/// as they come back.
+async fn publish(mut ws: Ws, wire: Wire, p: Arc<Plan>, feed: Arc<Feed>, from: u32, rate: f64) -> Published {
+    let mut out = Published {
+        tracker: Tracker::default(),
+        lag_max_us: 0,
+        error: None,
+    };
+    let r = publish_inner(&mut ws, wire, &p, &feed, from, rate, &mut out).await;
+    // Whatever happened, no more messages will come: receivers stop
+    // waiting once they have what was published.
+    feed.over.store(true, Ordering::Release);
+    out.tracker.sent = feed.published.load(Ordering::Acquire);
+    match r {
+        Ok(()) => ws_close(ws).await,
+        Err(e) => out.error = Some(e),
+    }
+    out
+}
+
+async fn publish_inner(
+    ws: &mut Ws,
+    wire: Wire,
+    p: &Plan,
+    feed: &Feed,
+    from: u32,
+    rate: f64,
+    out: &mut Published,
+) -> Result<(), Error> {
+    // The schedule starts when this task first runs: with thousands of
+    // subscriber tasks spawned just before, that can be well after the
+    // epoch, and a burst to catch up would only measure the spawning.
+    let start = Instant::now();
+    let due = |k: u64| start + Duration::from_secs_f64(k as f64 / rate);
+    let deadline = tokio::time::sleep_until(p.drain_end.into());
+    tokio::pin!(deadline);
+    // Its own deliveries are checked but not measured: a scratch counter
+    // takes their latency.
+    let mut scratch = Counts::default();
+    let tr = &mut out.tracker;
+    let mut k = 0u64;
+    let mut over = false;
+    loop {
+        if over && feed.done(tr.received) {
+            return Ok(());
+        }
+        let next = tokio::select! {
+            biased;
+            m = ws.next() => Some(m),
+            _ = tokio::time::sleep_until(due(k).into()), if !over => None,
+            _ = &mut deadline => return Ok(()),
+        };
+        if let Some(next) = next {
+            tr.sent = feed.published.load(Ordering::Acquire);
+            if let Reply::Send(f) = wire.read_message(next, |m| p.check(from, m.as_bytes(), tr, &mut scratch))? {
+                ws.send(Message::text(f)).await?;
+            }
+            continue;
+        }
+        let now = Instant::now();
+        while !over && due(k) <= now {
+            // The last one is known before it is sent, so `over` is set
+            // before any receiver can have it.
+            over = due(k + 1) >= p.send_end;
+            feed.published.store(k + 1, Ordering::Release);
+            if over {
+                feed.over.store(true, Ordering::Release);
+            }
+            let lag = now.duration_since(due(k)).as_micros() as u64;
+            out.lag_max_us = out.lag_max_us.max(lag);
+            let m = msg::encode_string(from, k, p.now_us(), p.size);
+            ws.feed(Message::text(wire.wrap(&m))).await?;
+            k += 1;
+        }
+        ws.flush().await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spreads_xhr_subscribers_evenly() {
+        let n = |pct| (0..1000).filter(|&i| is_xhr(i, pct)).count();
+        assert_eq!((n(0), n(10), n(50), n(100)), (0, 100, 500, 1000));
+        let first_ten: Vec<bool> = (0..10).map(|i| is_xhr(i, 50)).collect();
+        assert_eq!(first_ten.iter().filter(|&&x| x).count(), 5);
+        assert!(!is_xhr(0, 50) && is_xhr(1, 50));
+    }
+
+    #[test]
+    fn default_rate_spreads_the_delivery_budget() {
+        assert_eq!(default_rate(999), DEFAULT_DELIVERIES_PER_S / 1000.0);
+        assert_eq!(default_rate(10_000_000), 1.0);
+    }
+}
