@@ -249,7 +249,12 @@ impl<'a> Broadcast<'a> {
             !self.except.contains(&s.id()) && !s.is_closed() && self.filter.as_ref().is_none_or(|f| f(s))
         };
         match &self.rooms {
-            None => m.sessions.values().filter(keep).cloned().collect(),
+            None => {
+                // Sized once: a broadcast to N sessions allocates its list once.
+                let mut all = Vec::with_capacity(m.sessions.len());
+                all.extend(m.sessions.values().filter(keep).cloned());
+                all
+            }
             Some(rooms) => {
                 let mut ids: HashSet<SessionId> = HashSet::new();
                 for room in rooms {

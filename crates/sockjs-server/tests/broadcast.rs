@@ -182,7 +182,12 @@ async fn expired_sessions_leave_the_hub() {
     let s = open_many(&svc, &mut rx, &["a"]).await;
     s[0].join("room");
     assert_eq!(svc.hub().count("room"), 1);
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Nobody polls: the session expires after the disconnect delay, and
+    // leaves the hub before its close is reported.
+    let closed = tokio::time::timeout(Duration::from_secs(60), s[0].closed())
+        .await
+        .expect("expired");
+    assert_eq!((closed.code, closed.reason.as_str()), (1000, "Session timed out"));
     assert_eq!(svc.hub().count("room"), 0);
     assert_eq!(svc.hub().to_all().send("x"), 0);
     assert!(s[0].rooms().is_empty());

@@ -136,6 +136,7 @@ async fn xhr_send_waits_for_an_application_that_keeps_taking_messages() {
     let slow = |mut s: Session| async move {
         while let Some(m) = s.recv().await {
             let _ = s.send(m).await;
+            // The slowness under test (on tokio's paused clock).
             tokio::time::sleep(Duration::from_secs(20)).await;
         }
     };
