@@ -18,6 +18,13 @@ SERVERS = {
     "sio_ordered": "socketioxide --ordered",
 }
 FANOUT_SERVERS = ["ours", "node", "sio", "sio_ordered"]
+# The closed-loop window of the saturation cases (scripts/compare.sh's
+# FAN_WINDOW): the publisher stays at most this many messages ahead of the
+# slowest subscriber.
+FANOUT_WINDOW = 128
+# Sections of the report written by other scripts, kept as they are when
+# the whole report is rewritten.
+KEPT_SECTIONS = ["## Allocations per broadcast"]
 CASES = [
     ("ws_throughput", "framed websocket echo, 100 sessions x 10 in flight, 64 B"),
     ("raw_throughput", "raw websocket echo, 100 x 10, 64 B"),
@@ -207,11 +214,16 @@ def main():
     w("")
 
     out.extend(fan)
+    # Sections other scripts write (scripts/alloc-fanout.sh) are kept.
+    for heading in KEPT_SECTIONS:
+        out.extend(existing_section(a.out, heading))
     w("## Reproduce")
     w("")
     w("```sh")
     w("scripts/compare.sh            # full: 3 rounds, 10 s runs, 10,000 and 19,000 idle sessions held 30 s (~20 min)")
     w("scripts/compare.sh --quick    # 1 round, 3 s runs, 2,000 and 4,000 idle sessions")
+    w("scripts/compare.sh --only fanout              # the fan-out rows alone (~15 min); rewrites only that section")
+    w("scripts/alloc-fanout.sh --out docs/PERFORMANCE.md   # allocations per broadcast (valgrind DHAT, ~1 min)")
     w("```")
     w("")
     w("It builds `sockjs-test-server` and `sockjs-bench` (release), installs `sockjs@0.3.24` from "
@@ -232,9 +244,12 @@ def main():
 def fanout_section(a, runs, med, load_txt, commands):
     """The "Fan-out" section: medians per case and server, ratios, commands."""
     sizes = [int(n) for n in a.fanout_sessions.split()]
-    cases = [(f"fanout_{n}", f"fan-out to {n:,} websocket subscribers") for n in sizes]
-    cases.append(("fanout_mix", f"fan-out to {sizes[0]:,} subscribers, 25% xhr-streaming"))
-    cases.append(("fanout_sat", f"fan-out to {sizes[0]:,} websocket subscribers, saturation: 400,000 deliveries/s offered"))
+    cases = [(f"fanout_{n}", f"paced: fan-out to {n:,} websocket subscribers") for n in sizes]
+    cases.append(("fanout_mix", f"paced: fan-out to {sizes[0]:,} subscribers, 25% xhr-streaming"))
+    cases += [(f"fanout_sat_{n}", f"saturation: fan-out to {n:,} websocket subscribers, window {FANOUT_WINDOW}")
+              for n in sizes]
+    cases.append(("fanout_sat_mix",
+                  f"saturation: fan-out to {sizes[0]:,} subscribers, 25% xhr-streaming, window {FANOUT_WINDOW}"))
     cases.append(("sio_echo", "echo, 100 sessions x 10 in flight (sockjs-rs: framed websocket /echo)"))
     out = []
     w = out.append
@@ -249,14 +264,18 @@ def fanout_section(a, runs, med, load_txt, commands):
       "`bench/node/server.js` `/broadcast` (a `Set` of connections, `conn.write` to each), socketioxide's "
       "`bench/socketioxide` (`io.emit` on the default namespace; `--ordered`: the handler hands each message "
       "in arrival order to one task that emits). The publisher sends 64-byte messages carrying a sequence "
-      "number and its send time, paced at 100,000 deliveries per second (rate = 100,000 / (N + 1) messages "
-      "per second, sockjs-bench's default; the saturation row offers four times that), for `--duration` "
-      "seconds after a `--warmup` (see the commands); every subscriber, and the "
-      "publisher for its own copies, checks that each message arrives exactly once and in order. "
-      "Deliveries/s counts messages reaching subscribers inside the measured window; latency is send to "
-      "receipt. For the echo row, msgs/s counts echoes.")
+      "number and its send time for `--duration` seconds after a `--warmup` (see the commands); every "
+      "subscriber, and the publisher for its own copies, checks that each message arrives exactly once and "
+      "in order. **Paced** rows: the publisher sends at 100,000 deliveries per second (rate = 100,000 / "
+      "(N + 1) messages per second, sockjs-bench's default), a load every server here carries: they show "
+      "latency at a realistic load. **Saturation** rows: a closed loop (`--window "
+      f"{FANOUT_WINDOW}`): the publisher sends as fast as it may, but never message k before message "
+      f"k - {FANOUT_WINDOW} has reached every subscriber, so each server runs at its own sustainable "
+      "maximum with bounded queues (an open-loop rate above a server's capacity only measures how its "
+      "queues grow). Deliveries/s counts messages reaching subscribers inside the measured window; latency "
+      "is send to receipt. For the echo row, msgs/s counts echoes.")
     w("")
-    w("| case | server | rate msg/s | msgs/s | p50 µs | p99 µs | p99.9 µs | server CPU % | client CPU % | "
+    w("| case | server | published msg/s | msgs/s | p50 µs | p99 µs | p99.9 µs | server CPU % | client CPU % | "
       "server RSS MiB | runs | lost | duplicated | reordered | corrupted | errors |")
     w("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for case, desc in cases:
@@ -267,7 +286,7 @@ def fanout_section(a, runs, med, load_txt, commands):
             def m(get):
                 return med(case, server, get)
             rss = m(lambda r: r["server_rss_kib"])
-            w(f"| {desc} | {SERVERS[server]} | {fmt(m(lambda r: r.get('rate_per_s')))} | "
+            w(f"| {desc} | {SERVERS[server]} | {fmt(m(lambda r: r.get('published_per_s')))} | "
               f"{fmt(m(lambda r: r['throughput_per_s']))} | {fmt(m(lambda r: r['latency_us']['p50']))} | "
               f"{fmt(m(lambda r: r['latency_us']['p99']))} | {fmt(m(lambda r: r['latency_us']['p999']))} | "
               f"{fmt(m(lambda r: r['server_cpu_percent']), 1)} | {fmt(m(lambda r: r['client_cpu_percent']), 1)} | "
@@ -275,8 +294,13 @@ def fanout_section(a, runs, med, load_txt, commands):
               + " | ".join(str(sum(r[k] for r in rs)) for k in ["lost", "duplicated", "reordered", "corrupted", "errors"])
               + " |")
     w("")
-    w("Lost, duplicated, reordered, corrupted and errors are totals over the runs, not medians.")
+    w("Lost, duplicated, reordered, corrupted and errors are totals over the runs, not medians. "
+      "In the paced rows a server that keeps up shows the offered rate. Where the client CPU is near 100%, "
+      "msgs/s is the load generator's ceiling, not the server's.")
     w("")
+    if a.note:
+        w(f"Note: {a.note}")
+        w("")
     w("| case | msgs/s sockjs-rs / sockjs-node | p99 sockjs-rs / sockjs-node | "
       "msgs/s sockjs-rs / socketioxide | p99 sockjs-rs / socketioxide | "
       "msgs/s sockjs-rs / socketioxide --ordered | p99 sockjs-rs / socketioxide --ordered |")
@@ -298,7 +322,8 @@ def fanout_section(a, runs, med, load_txt, commands):
           f"{ratio(case, 'sio', tput)} | {ratio(case, 'sio', p99)} | "
           f"{ratio(case, 'sio_ordered', tput)} | {ratio(case, 'sio_ordered', p99)} |")
     w("")
-    w("Commands (ADDR and PID are those of the fresh server; servers: `taskset -c 0 sockjs-test-server --port 0 "
+    w("Rerun with `scripts/compare.sh --only fanout` (it also builds `bench/socketioxide`). "
+      "Commands (ADDR and PID are those of the fresh server; servers: `taskset -c 0 sockjs-test-server --port 0 "
       "--max-connections 20000`, `taskset -c 0 node bench/node/server.js --port 0`, `taskset -c 0 "
       "socketioxide-bench-server --port 0 [--echo] [--ordered]`; client: `taskset -c 1 ...`):")
     w("")
@@ -311,6 +336,22 @@ def fanout_section(a, runs, med, load_txt, commands):
     return out
 
 
+def existing_section(path, heading):
+    """The lines of the section starting at `heading` in the report at
+    `path` (up to the next "## "), or none."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return []
+    start = text.find("\n" + heading + "\n")
+    if start < 0:
+        return []
+    end = text.find("\n## ", start + 1)
+    body = text[start + 1: end if end >= 0 else len(text)]
+    return body.rstrip("\n").split("\n") + [""]
+
+
 def replace_section(path, heading, lines):
     """Replaces the section starting at `heading` (up to the next "## ") in
     the report at `path`, or inserts it before "## Reproduce"."""
@@ -319,7 +360,7 @@ def replace_section(path, heading, lines):
             text = f.read()
     except FileNotFoundError:
         text = "# Performance\n\n"
-    new = "\n".join(lines)
+    new = "\n".join(lines).rstrip("\n") + "\n\n"
     start = text.find("\n" + heading + "\n")
     if start >= 0:
         end = text.find("\n## ", start + 1)

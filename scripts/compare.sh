@@ -48,6 +48,8 @@ if [ "$QUICK" = 1 ]; then
 else
     WARMUP=3; DURATION=10; HOLD=30; IDLE_N=10000; SCALE_N=19000; SCALE_CHECKS=1000,5000,10000; FAN_N=(1000 10000)
 fi
+# The saturation cases' closed-loop window (bench/report.py's FANOUT_WINDOW).
+FAN_WINDOW=128
 
 # Up to 19,000 sockets on each side: raise the soft open-files limit (for
 # this shell, hence for both the servers and the client) to the hard one.
@@ -187,14 +189,19 @@ fanout_cases() {
     for s in "${ORDER[@]}"; do
         run fanout_mix "$s" /broadcast --scenario fanout --sessions "${FAN_N[0]}" --xhr-share 25 --size 64 --drain 30 "${T[@]}"
     done
-    # Four times the default: what each server delivers at most (and
-    # whether it still loses nothing while it falls behind).
-    n="${FAN_N[0]}"
-    for s in "${ORDER[@]}" "${SIO[@]}"; do
-        case "$s" in
-            sio*) sio_run fanout_sat "$s" --scenario fanout --sessions "$n" --rate $((400000 / (n + 1))) --size 64 --drain 30 "${T[@]}" ;;
-            *) run fanout_sat "$s" /broadcast --scenario fanout --sessions "$n" --rate $((400000 / (n + 1))) --size 64 --drain 30 "${T[@]}" ;;
-        esac
+    # Saturation: a closed loop (the publisher at most FAN_WINDOW messages
+    # ahead of the slowest subscriber, as fast as that allows), so each
+    # server runs at its own sustainable maximum with bounded queues.
+    for n in "${FAN_N[@]}"; do
+        for s in "${ORDER[@]}" "${SIO[@]}"; do
+            case "$s" in
+                sio*) sio_run "fanout_sat_$n" "$s" --scenario fanout --sessions "$n" --rate 1000000 --window "$FAN_WINDOW" --size 64 --drain 30 "${T[@]}" ;;
+                *) run "fanout_sat_$n" "$s" /broadcast --scenario fanout --sessions "$n" --rate 1000000 --window "$FAN_WINDOW" --size 64 --drain 30 "${T[@]}" ;;
+            esac
+        done
+    done
+    for s in "${ORDER[@]}"; do
+        run fanout_sat_mix "$s" /broadcast --scenario fanout --sessions "${FAN_N[0]}" --xhr-share 25 --rate 1000000 --window "$FAN_WINDOW" --size 64 --drain 30 "${T[@]}"
     done
     # Echo beside socketioxide: ours on a framed websocket, socketioxide on
     # Socket.IO events over a websocket.

@@ -23,7 +23,10 @@
 //! - `fanout`: `--sessions` subscribers (websocket, `--xhr-share` percent
 //!   of them xhr-streaming) and one publisher on a broadcasting service
 //!   (`<base>` ends in `/broadcast`), `--rate` messages per second, every
-//!   one checked at every subscriber; throughput counts deliveries;
+//!   one checked at every subscriber; throughput counts deliveries. With
+//!   `--window N` the publisher also never runs more than `N` messages
+//!   ahead of the slowest subscriber (a closed loop: with a high `--rate`,
+//!   the server's sustainable maximum, with bounded queues);
 //! - `sio-ws`, `sio-fanout`: the `ws` and `fanout` loads on a Socket.IO
 //!   server (Engine.IO v4 over websocket, event `msg`; `<base>` is the
 //!   server's root).
@@ -95,11 +98,14 @@ async fn run(o: &Opts, target: Arc<Target>, name: &str) -> serde_json::Value {
             duration: Duration::from_secs_f64(o.duration),
             drain: Duration::from_secs_f64(o.drain),
             connect_concurrency: o.connect_concurrency,
+            window: o.window,
         };
         let rate = f.rate;
         let out = scenario::fanout(target, f, pid).await;
         extra = json!({
             "rate_per_s": rate,
+            "window": o.window,
+            "window_waits": out.window_waits,
             "published": out.published,
             "published_per_s": (out.published_measured as f64 / o.duration.max(1e-9)).round(),
             "ws_subscribers": out.ws_subscribers,
@@ -201,12 +207,14 @@ fn human(v: &serde_json::Value) -> String {
     if v.get("published").is_some() {
         s.push_str(&format!(
             "\n  fanout: {} websocket + {} xhr-streaming subscribers and 1 publisher; rate {}/s, published {} ({}/s measured), \
-             publish lag max {} us; throughput = deliveries to subscribers",
+             window {} ({} waits), publish lag max {} us; throughput = deliveries to subscribers",
             g("ws_subscribers"),
             g("xhr_subscribers"),
             g("rate_per_s"),
             g("published"),
             g("published_per_s"),
+            g("window"),
+            g("window_waits"),
             g("publish_lag_max_us"),
         ));
     }

@@ -51,6 +51,9 @@ pub(crate) struct Opts {
     /// Fan-out: percent of the subscribers on xhr-streaming instead of a
     /// websocket (SockJS only). Defaults to 0.
     pub(crate) xhr_share: usize,
+    /// Fan-out: at most this many published messages not yet delivered to
+    /// every subscriber (closed loop); `None` publishes on schedule only.
+    pub(crate) window: Option<u64>,
 }
 
 pub(crate) const USAGE: &str = "usage: sockjs-bench BASE_URL
@@ -58,7 +61,7 @@ pub(crate) const USAGE: &str = "usage: sockjs-bench BASE_URL
     [--sessions N (100)] [--in-flight N (10)] [--size BYTES (64)] [--duration SECS (10)]
     [--warmup SECS (2)] [--drain SECS (10)] [--server-pid PID] [--label NAME]
     [--checkpoints N,N,...] [--connect-concurrency N (64)]
-    [--rate MSGS_PER_S (100000 / (sessions + 1))] [--xhr-share PCT (0)]
+    [--rate MSGS_PER_S (100000 / (sessions + 1))] [--xhr-share PCT (0)] [--window N]
 BASE_URL is the service, e.g. http://127.0.0.1:8081/echo (fanout: .../broadcast;
 sio-*: the Socket.IO server's root, http://127.0.0.1:3000). Human summary on stderr,
 one JSON line per scenario on stdout. Exit status 1 when any message was lost,
@@ -80,6 +83,7 @@ pub(crate) fn parse_args(args: impl Iterator<Item = String>) -> Result<Opts, Str
         connect_concurrency: 64,
         rate: None,
         xhr_share: 0,
+        window: None,
     };
     let mut it = args;
     while let Some(flag) = it.next() {
@@ -116,6 +120,10 @@ pub(crate) fn parse_args(args: impl Iterator<Item = String>) -> Result<Opts, Str
                 _ => return Err(format!("--rate: not a positive number of messages per second: {v}")),
             },
             "--xhr-share" => o.xhr_share = num(&v)?,
+            "--window" => match num(&v)? {
+                0 => return Err("--window: at least 1".into()),
+                n => o.window = Some(n as u64),
+            },
             _ => return Err(format!("unknown flag {flag}\n{USAGE}")),
         }
     }

@@ -10,6 +10,11 @@
 //! checks that it gets each one exactly once and in order. Deliveries
 //! arriving at subscribers inside the measured window are counted, and
 //! their latency is send time to arrival.
+//!
+//! With a window (`--window N`), the publisher also waits, before message
+//! `k`, until message `k - N` has reached every subscriber: a closed loop
+//! that finds the server's sustainable rate with bounded queues (an
+//! open-loop rate above it only measures how queues grow).
 
 use super::shared::{session_path, ws_close, Error, Plan, Target};
 use super::wire::{Reply, Wire, Ws};
@@ -20,7 +25,7 @@ use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -61,6 +66,9 @@ pub(crate) struct Fanout {
     pub(crate) drain: Duration,
     /// Concurrent handshakes while opening subscribers.
     pub(crate) connect_concurrency: usize,
+    /// Closed loop: most messages published and not yet delivered to
+    /// every subscriber.
+    pub(crate) window: Option<u64>,
 }
 
 /// What a fan-out run saw.
@@ -80,8 +88,11 @@ pub(crate) struct FanoutOutcome {
     /// See `ws_subscribers`.
     pub(crate) xhr_subscribers: usize,
     /// Largest delay of a publish behind its schedule, µs: large values mean
-    /// the client could not keep the pace.
+    /// the client could not keep the pace (or, with a window, that the
+    /// subscribers were behind).
     pub(crate) publish_lag_max_us: u64,
+    /// Times the publisher found the window full and waited.
+    pub(crate) window_waits: u64,
     /// Server CPU and RSS at the start and end of the window.
     pub(crate) server: Option<(ProcSample, ProcSample)>,
     /// The same for this process.
@@ -97,11 +108,78 @@ struct Feed {
     /// Set before the last message is sent (or when the publisher fails):
     /// a receiver that has `published` messages is then done.
     over: AtomicBool,
+    /// The closed loop, when there is one.
+    window: Option<Window>,
 }
 
 impl Feed {
     fn done(&self, received: u64) -> bool {
         self.over.load(Ordering::Acquire) && received == self.published.load(Ordering::Acquire)
+    }
+
+    /// Subscriber side: message `seq` arrived for the first time.
+    fn arrived(&self, seq: u64) {
+        if let Some(w) = &self.window {
+            w.arrived(seq);
+        }
+    }
+}
+
+/// Deliveries of the last `slots.len()` messages: slot `k % len` counts the
+/// subscribers that have message `k`. The publisher may send message `k`
+/// once slot `k % len` is full (message `k - len` reached everyone), and
+/// empties it as it does.
+#[derive(Debug)]
+struct Window {
+    slots: Vec<AtomicU64>,
+    subscribers: u64,
+    full: Notify,
+}
+
+impl Window {
+    fn new(len: u64, subscribers: usize) -> Window {
+        Window {
+            slots: (0..len).map(|_| AtomicU64::new(subscribers as u64)).collect(),
+            subscribers: subscribers as u64,
+            full: Notify::new(),
+        }
+    }
+
+    fn slot(&self, seq: u64) -> &AtomicU64 {
+        &self.slots[(seq % self.slots.len() as u64) as usize]
+    }
+
+    /// Whether message `seq` may be published now.
+    fn open(&self, seq: u64) -> bool {
+        self.slot(seq).load(Ordering::Acquire) >= self.subscribers
+    }
+
+    fn arrived(&self, seq: u64) {
+        if self.slot(seq).fetch_add(1, Ordering::AcqRel) + 1 == self.subscribers {
+            self.full.notify_one();
+        }
+    }
+
+    /// Waits until message `seq` may be published; false if `until` came
+    /// first. Counts in `waits` the calls that found the window full.
+    async fn admit(&self, seq: u64, until: Instant, waits: &mut u64) -> bool {
+        let slot = self.slot(seq);
+        let mut first = true;
+        loop {
+            let notified = self.full.notified();
+            if slot.load(Ordering::Acquire) >= self.subscribers {
+                slot.store(0, Ordering::Release);
+                return true;
+            }
+            if first {
+                *waits += 1;
+                first = false;
+            }
+            tokio::select! {
+                () = notified => {}
+                () = tokio::time::sleep_until(until.into()) => return false,
+            }
+        }
     }
 }
 
@@ -163,7 +241,10 @@ pub(crate) async fn fanout(t: Arc<Target>, f: Fanout, pid: Option<&str>) -> Fano
         size: f.size,
         in_flight: 1,
     });
-    let feed = Arc::new(Feed::default());
+    let feed = Arc::new(Feed {
+        window: f.window.map(|n| Window::new(n, subs.len())),
+        ..Feed::default()
+    });
     let (ws_subscribers, xhr_subscribers) = subs.iter().fold((0, 0), |(w, x), s| match s {
         Sub::Ws(_) => (w + 1, x),
         Sub::Xhr(_) => (w, x + 1),
@@ -190,11 +271,12 @@ pub(crate) async fn fanout(t: Arc<Target>, f: Fanout, pid: Option<&str>) -> Fano
             Err(e) => counts.error(e),
         }
     }
-    let mut publish_lag_max_us = 0;
+    let (mut publish_lag_max_us, mut window_waits) = (0, 0);
     if let Some(h) = publishing {
         match h.await {
             Ok(out) => {
                 publish_lag_max_us = out.lag_max_us;
+                window_waits = out.window_waits;
                 // Its own messages back: checked like the subscribers',
                 // not counted as deliveries.
                 counts.add_tracker(&out.tracker);
@@ -212,6 +294,7 @@ pub(crate) async fn fanout(t: Arc<Target>, f: Fanout, pid: Option<&str>) -> Fano
         ws_subscribers,
         xhr_subscribers,
         publish_lag_max_us,
+        window_waits,
         server: s0.zip(s1),
         client: c0.zip(c1),
     }
@@ -251,7 +334,12 @@ async fn ws_subscriber(
             _ = &mut deadline => break,
         };
         tr.sent = feed.published.load(Ordering::Acquire);
-        if let Reply::Send(f) = wire.read_message(next, |m| p.check(from, m.as_bytes(), tr, c))? {
+        let each = |m: &str| {
+            if let Some(seq) = p.check(from, m.as_bytes(), tr, c) {
+                feed.arrived(seq);
+            }
+        };
+        if let Reply::Send(f) = wire.read_message(next, each)? {
             ws.send(Message::text(f)).await?;
         }
     }
@@ -277,7 +365,7 @@ async fn xhr_subscriber(
         };
         if let Some(line) = line {
             tr.sent = feed.published.load(Ordering::Acquire);
-            check_frame(p, from, line, tr, c)?;
+            check_frame(p, from, line, tr, c, |seq| feed.arrived(seq))?;
         }
     }
     // Dropping the receiver closes its connection; the server reclaims the
@@ -289,6 +377,7 @@ async fn xhr_subscriber(
 struct Published {
     tracker: Tracker,
     lag_max_us: u64,
+    window_waits: u64,
     error: Option<Error>,
 }
 
@@ -298,6 +387,7 @@ async fn publish(mut ws: Ws, wire: Wire, p: Arc<Plan>, feed: Arc<Feed>, from: u3
     let mut out = Published {
         tracker: Tracker::default(),
         lag_max_us: 0,
+        window_waits: 0,
         error: None,
     };
     let r = publish_inner(&mut ws, wire, &p, &feed, from, rate, &mut out).await;
@@ -346,13 +436,30 @@ async fn publish_inner(
         };
         if let Some(next) = next {
             tr.sent = feed.published.load(Ordering::Acquire);
-            if let Reply::Send(f) = wire.read_message(next, |m| p.check(from, m.as_bytes(), tr, &mut scratch))? {
+            let each = |m: &str| {
+                p.check(from, m.as_bytes(), tr, &mut scratch);
+            };
+            if let Reply::Send(f) = wire.read_message(next, each)? {
                 ws.send(Message::text(f)).await?;
             }
             continue;
         }
-        let now = Instant::now();
+        let mut now = Instant::now();
         while !over && due(k) <= now {
+            if let Some(w) = &feed.window {
+                if !w.open(k) {
+                    // What is fed must go out before waiting on it.
+                    ws.flush().await?;
+                }
+                if !w.admit(k, p.send_end, &mut out.window_waits).await {
+                    // The window stayed full to the end of the measured
+                    // window: nothing more is published.
+                    over = true;
+                    feed.over.store(true, Ordering::Release);
+                    break;
+                }
+                now = Instant::now();
+            }
             // The last one is known before it is sent, so `over` is set
             // before any receiver can have it.
             over = due(k + 1) >= p.send_end;
@@ -381,6 +488,32 @@ mod tests {
         let first_ten: Vec<bool> = (0..10).map(|i| is_xhr(i, 50)).collect();
         assert_eq!(first_ten.iter().filter(|&&x| x).count(), 5);
         assert!(!is_xhr(0, 50) && is_xhr(1, 50));
+    }
+
+    #[tokio::test]
+    async fn window_admits_message_k_once_k_minus_len_reached_everyone() {
+        let w = Window::new(2, 3);
+        let far = Instant::now() + Duration::from_secs(60);
+        let mut waits = 0;
+        assert!(w.admit(0, far, &mut waits).await && w.admit(1, far, &mut waits).await);
+        assert!(!w.open(2), "message 0 has reached nobody yet");
+        w.arrived(0);
+        w.arrived(0);
+        assert!(!w.open(2), "two of three subscribers");
+        w.arrived(0);
+        assert!(w.open(2) && !w.open(3));
+        assert!(w.admit(2, far, &mut waits).await);
+        assert_eq!(waits, 0);
+        // Message 1 never reaches the third subscriber: the wait ends at
+        // the deadline, and counts.
+        w.arrived(1);
+        w.arrived(1);
+        let soon = Instant::now() + Duration::from_millis(20);
+        assert!(!w.admit(3, soon, &mut waits).await);
+        assert_eq!(waits, 1);
+        w.arrived(1);
+        assert!(w.admit(3, far, &mut waits).await);
+        assert_eq!(waits, 1);
     }
 
     #[test]

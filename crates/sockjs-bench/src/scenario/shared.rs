@@ -50,17 +50,24 @@ impl Plan {
         at >= self.measure_start && at < self.send_end
     }
 
-    /// Checks one echoed message and records it.
-    pub(super) fn check(&self, sid: u32, m: &[u8], tr: &mut Tracker, c: &mut Counts) {
+    /// Checks one echoed message and records it; returns its sequence
+    /// number when it is a first arrival.
+    pub(super) fn check(&self, sid: u32, m: &[u8], tr: &mut Tracker, c: &mut Counts) -> Option<u64> {
         match msg::decode(m, self.size) {
             Some(d) if d.sid == sid => {
-                let now = Instant::now();
-                if tr.arrive(d.seq) && self.measuring(now) {
+                if !tr.arrive(d.seq) {
+                    return None;
+                }
+                if self.measuring(Instant::now()) {
                     c.measured += 1;
                     c.record(self.now_us().saturating_sub(d.ts_us));
                 }
+                Some(d.seq)
             }
-            _ => tr.corrupt(),
+            _ => {
+                tr.corrupt();
+                None
+            }
         }
     }
 }

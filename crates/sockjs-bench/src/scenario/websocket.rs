@@ -78,7 +78,9 @@ async fn handle(
     tr: &mut Tracker,
     c: &mut Counts,
 ) -> Result<(), Error> {
-    match wire.read_message(next, |m| p.check(sid, m.as_bytes(), tr, c))? {
+    match wire.read_message(next, |m| {
+        p.check(sid, m.as_bytes(), tr, c);
+    })? {
         Reply::None => Ok(()),
         Reply::Send(f) => Ok(ws.send(Message::text(f)).await?),
     }

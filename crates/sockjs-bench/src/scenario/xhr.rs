@@ -140,7 +140,7 @@ async fn xhr_receiver(
             };
             let Some(line) = line else { break };
             tr.sent = s.sent.load(Ordering::Acquire);
-            check_frame(p, sid, line, tr, c)?;
+            check_frame(p, sid, line, tr, c, |_| {})?;
         }
         s.received.store(tr.received, Ordering::Release);
         s.wake_sender.notify_one();
@@ -148,8 +148,19 @@ async fn xhr_receiver(
 }
 
 /// Checks one SockJS frame of messages sent by session `from`.
-pub(super) fn check_frame(p: &Plan, from: u32, line: &str, tr: &mut Tracker, c: &mut Counts) -> Result<(), Error> {
-    match frame::parse(line, |m| p.check(from, m.as_bytes(), tr, c)) {
+pub(super) fn check_frame(
+    p: &Plan,
+    from: u32,
+    line: &str,
+    tr: &mut Tracker,
+    c: &mut Counts,
+    mut arrived: impl FnMut(u64),
+) -> Result<(), Error> {
+    match frame::parse(line, |m| {
+        if let Some(seq) = p.check(from, m.as_bytes(), tr, c) {
+            arrived(seq);
+        }
+    }) {
         Kind::Heartbeat | Kind::Messages(_) => Ok(()),
         Kind::Open => Err("second o frame".into()),
         Kind::Close(f) => Err(format!("server closed the session: {f}").into()),
