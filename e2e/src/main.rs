@@ -25,7 +25,9 @@
 //! `--allow-origin PATTERN` (repeatable) mounts one more echo service,
 //! `/allowlist_echo`, whose origin policy is that allow-list. `--stats`
 //! answers `GET /_stats` with `{"<prefix>": <live sessions>, ...}` so tests
-//! can watch sessions being reclaimed.
+//! can watch sessions being reclaimed. `--node-id NAME` adds
+//! `X-SockJS-Node: NAME` to every response (handshakes, 404s and `/_stats`
+//! included), so tests behind a load balancer see which node answered.
 
 use sockjs_server::{
     serve, BoxError, Config, CorsDecision, JSessionId, NotFound, ResponseBody, Session, Shutdown, SockJsBody,
@@ -33,6 +35,9 @@ use sockjs_server::{
 };
 use std::sync::Arc;
 use std::time::Duration;
+use tower::Layer;
+
+mod node_id;
 
 #[derive(Default)]
 struct Limits {
@@ -67,6 +72,7 @@ struct Args {
     limits: Limits,
     allow_origins: Vec<String>,
     stats: bool,
+    node_id: Option<http::HeaderValue>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -81,6 +87,7 @@ fn parse_args() -> Result<Args, String> {
         limits: Limits::default(),
         allow_origins: Vec::new(),
         stats: false,
+        node_id: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -114,6 +121,7 @@ fn parse_args() -> Result<Args, String> {
             "--grace-period-ms" => a.limits.grace_period = Some(Duration::from_millis(num(val()?)?)),
             "--allow-origin" => a.allow_origins.push(val()?),
             "--stats" => a.stats = true,
+            "--node-id" => a.node_id = Some(node_id::header_value(&val()?)?),
             "-h" | "--help" => {
                 return Err("usage: sockjs-test-server [--host H] [--port P] [--sockjs-url URL] \
                             [--heartbeat-delay-ms N] [--disconnect-delay-ms N] [--response-limit N] \
@@ -123,7 +131,7 @@ fn parse_args() -> Result<Args, String> {
                             [--write-timeout-ms N] [--max-header-bytes N] [--frame-timeout-ms N] \
                             [--receiver-grace-ms N] [--xhr-send-settle-ms N] [--max-messages-per-send N] \
                             [--inbound-capacity N] [--max-queued-bytes N] [--max-session-id-len N] \
-                            [--grace-period-ms N] [--allow-origin PATTERN]... [--stats]"
+                            [--grace-period-ms N] [--allow-origin PATTERN]... [--stats] [--node-id NAME]"
                     .into())
             }
             other => return Err(format!("unknown flag {other}")),
@@ -316,6 +324,7 @@ async fn main() {
                 ),
             ),
         )));
+    let app = node_id::layer(args.node_id.clone()).layer(app);
     let mut server = serve(listener_or_exit(&args).await, app);
     let l = &args.limits;
     if let Some(n) = l.max_connections {
