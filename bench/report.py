@@ -24,7 +24,7 @@ FANOUT_SERVERS = ["ours", "node", "sio", "sio_ordered"]
 FANOUT_WINDOW = 128
 # Sections of the report written by other scripts, kept as they are when
 # the whole report is rewritten.
-KEPT_SECTIONS = ["## Allocations per broadcast"]
+KEPT_SECTIONS = ["## Allocations per broadcast", "## Cross-node fan-out"]
 CASES = [
     ("ws_throughput", "framed websocket echo, 100 sessions x 10 in flight, 64 B"),
     ("raw_throughput", "raw websocket echo, 100 x 10, 64 B"),

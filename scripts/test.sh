@@ -18,6 +18,9 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 echo "== fuzz targets compile (crate outside the workspace)"
 cargo check --quiet --manifest-path fuzz/Cargo.toml --bins
 
+echo "== services the cluster tests run: redis-server, haproxy, nginx (Debian packages)"
+bash scripts/install-services.sh
+
 echo "== cargo test"
 mkdir -p target
 cargo test --workspace 2>&1 | tee target/test-output.log

@@ -28,6 +28,11 @@
 //! can watch sessions being reclaimed. `--node-id NAME` adds
 //! `X-SockJS-Node: NAME` to every response (handshakes, 404s and `/_stats`
 //! included), so tests behind a load balancer see which node answered.
+//! `--redis URL` makes the server one node of a cluster: `/broadcast`
+//! reaches every session of every node linked to that Redis (through
+//! `sockjs-redis`, under the node name of `--node-id`, else `node-<pid>`),
+//! and `/_stats` gains a `"_cluster"` member: the adapter's counters and
+//! the messages whose cross-node part it reported as not delivered.
 
 use sockjs_server::{
     serve, BoxError, Config, CorsDecision, JSessionId, NotFound, ResponseBody, Session, Shutdown, SockJsBody,
@@ -37,6 +42,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::Layer;
 
+mod cluster;
 mod node_id;
 
 #[derive(Default)]
@@ -73,6 +79,7 @@ struct Args {
     allow_origins: Vec<String>,
     stats: bool,
     node_id: Option<http::HeaderValue>,
+    redis: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -88,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
         allow_origins: Vec::new(),
         stats: false,
         node_id: None,
+        redis: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -122,8 +130,10 @@ fn parse_args() -> Result<Args, String> {
             "--allow-origin" => a.allow_origins.push(val()?),
             "--stats" => a.stats = true,
             "--node-id" => a.node_id = Some(node_id::header_value(&val()?)?),
+            "--redis" => a.redis = Some(val()?),
             "-h" | "--help" => {
-                return Err("usage: sockjs-test-server [--host H] [--port P] [--sockjs-url URL] \
+                return Err(
+                    "usage: sockjs-test-server [--host H] [--port P] [--sockjs-url URL] \
                             [--heartbeat-delay-ms N] [--disconnect-delay-ms N] [--response-limit N] \
                             [--max-message-size N] [--max-sessions N] [--max-queued-messages N] \
                             [--max-fragments N] [--slow-consumer-timeout-ms N] [--body-read-timeout-ms N] \
@@ -131,8 +141,9 @@ fn parse_args() -> Result<Args, String> {
                             [--write-timeout-ms N] [--max-header-bytes N] [--frame-timeout-ms N] \
                             [--receiver-grace-ms N] [--xhr-send-settle-ms N] [--max-messages-per-send N] \
                             [--inbound-capacity N] [--max-queued-bytes N] [--max-session-id-len N] \
-                            [--grace-period-ms N] [--allow-origin PATTERN]... [--stats] [--node-id NAME]"
-                    .into())
+                            [--grace-period-ms N] [--allow-origin PATTERN]... [--stats] [--node-id NAME] [--redis URL]"
+                        .into(),
+                )
             }
             other => return Err(format!("unknown flag {other}")),
         }
@@ -183,11 +194,22 @@ async fn amplify(mut s: Session) {
 }
 
 /// Every message to every session of the service, through its hub: encoded
-/// once, never waiting on a slow recipient.
-async fn broadcast(mut s: Session) {
-    let hub = s.hub();
-    while let Some(m) = s.recv().await {
-        hub.to_all().send(m);
+/// once, never waiting on a slow recipient. With `--redis`, to every
+/// session of every node (see `cluster`).
+fn broadcast(cluster: Option<cluster::ClusterMode>) -> impl sockjs_server::Handler {
+    move |mut s: Session| {
+        let cluster = cluster.clone();
+        async move {
+            let hub = s.hub();
+            while let Some(m) = s.recv().await {
+                match &cluster {
+                    None => {
+                        hub.to_all().send(m);
+                    }
+                    Some(c) => c.publish(&hub, m),
+                }
+            }
+        }
     }
 }
 
@@ -295,7 +317,27 @@ async fn main() {
     let close_svc = SockJsService::new(base("/close"), close);
     let ticker_svc = SockJsService::new(base("/ticker"), ticker);
     let amplify_svc = SockJsService::new(base("/amplify"), amplify);
-    let bcast_svc = SockJsService::new(base("/broadcast"), broadcast);
+    let cluster = match &args.redis {
+        None => None,
+        Some(url) => {
+            let node = match args.node_id.as_ref().and_then(|v| v.to_str().ok()) {
+                Some(n) => n.to_owned(),
+                None => format!("node-{}", std::process::id()),
+            };
+            match cluster::ClusterMode::new(url, &node) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(2);
+                }
+            }
+        }
+    };
+    let bcast_config = match &cluster {
+        Some(c) => base("/broadcast").cluster(c.cluster.clone()),
+        None => base("/broadcast"),
+    };
+    let bcast_svc = SockJsService::new(bcast_config, broadcast(cluster.clone()));
     let no_cors = SockJsService::new(base("/disabled_cors_echo").disable_cors(true), echo);
     let custom = SockJsService::new(base("/custom_cors_echo").custom_cors(example_com_only), echo);
     let mut counters: Vec<(String, Counter)> = vec![
@@ -315,6 +357,7 @@ async fn main() {
     let tail = Tail {
         allowlist,
         stats: args.stats.then(|| Arc::new(counters)),
+        cluster,
     };
     let app =
         echo_svc.with_inner(no_ws.with_inner(cookie.with_inner(
@@ -392,6 +435,7 @@ fn counter<H: Send + Sync + 'static>(svc: &SockJsService<H>) -> (String, Counter
 struct Tail {
     allowlist: Option<SockJsService<BoxedEcho>>,
     stats: Option<Arc<Vec<(String, Counter)>>>,
+    cluster: Option<cluster::ClusterMode>,
 }
 
 type EchoFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
@@ -418,7 +462,7 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         if let (Some(stats), "/_stats") = (&self.stats, req.uri().path()) {
             let mut r = http::Response::new(ResponseBody::SockJs {
-                body: SockJsBody::full(stats_json(stats)),
+                body: SockJsBody::full(stats_json(stats, self.cluster.as_ref())),
             });
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,
@@ -440,8 +484,11 @@ where
     }
 }
 
-fn stats_json(counters: &[(String, Counter)]) -> String {
-    let fields: Vec<String> = counters.iter().map(|(p, c)| format!("\"{p}\":{}", c())).collect();
+fn stats_json(counters: &[(String, Counter)], cluster: Option<&cluster::ClusterMode>) -> String {
+    let mut fields: Vec<String> = counters.iter().map(|(p, c)| format!("\"{p}\":{}", c())).collect();
+    if let Some(c) = cluster {
+        fields.push(format!("\"_cluster\":{}", c.stats_json()));
+    }
     format!("{{{}}}", fields.join(","))
 }
 

@@ -26,7 +26,10 @@
 //!   one checked at every subscriber; throughput counts deliveries. With
 //!   `--window N` the publisher also never runs more than `N` messages
 //!   ahead of the slowest subscriber (a closed loop: with a high `--rate`,
-//!   the server's sustainable maximum, with bounded queues);
+//!   the server's sustainable maximum, with bounded queues); with
+//!   `--nodes B2,B3` the subscribers are spread over several nodes of a
+//!   cluster (round robin over the base and those), the publisher on the
+//!   base;
 //! - `sio-ws`, `sio-fanout`: the `ws` and `fanout` loads on a Socket.IO
 //!   server (Engine.IO v4 over websocket, event `msg`; `<base>` is the
 //!   server's root).
@@ -46,7 +49,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Runs one scenario and returns its JSON result.
-async fn run(o: &Opts, target: Arc<Target>, name: &str) -> serde_json::Value {
+async fn run(o: &Opts, target: Arc<Target>, nodes: &[Arc<Target>], name: &str) -> serde_json::Value {
     let epoch = Instant::now();
     let measure_start = epoch + Duration::from_secs_f64(o.warmup);
     let send_end = measure_start + Duration::from_secs_f64(o.duration);
@@ -101,10 +104,13 @@ async fn run(o: &Opts, target: Arc<Target>, name: &str) -> serde_json::Value {
             window: o.window,
         };
         let rate = f.rate;
-        let out = scenario::fanout(target, f, pid).await;
+        let mut spread = vec![target.clone()];
+        spread.extend(nodes.iter().cloned());
+        let out = scenario::fanout(target, &spread, f, pid).await;
         extra = json!({
             "rate_per_s": rate,
             "window": o.window,
+            "nodes": 1 + nodes.len(),
             "window_waits": out.window_waits,
             "published": out.published,
             "published_per_s": (out.published_measured as f64 / o.duration.max(1e-9)).round(),
@@ -243,7 +249,24 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let (authority, prefix) = split_base(&o.base).unwrap_or_else(|e| {
+    let target = resolve(&o.base).await;
+    let mut nodes = Vec::new();
+    for base in &o.nodes {
+        nodes.push(resolve(base).await);
+    }
+    let mut bad = false;
+    for name in &o.scenarios {
+        let v = run(&o, target.clone(), &nodes, name).await;
+        eprintln!("{}", human(&v));
+        println!("{v}");
+        bad |= failed(&v);
+    }
+    std::process::exit(i32::from(bad));
+}
+
+/// The target at `base`; exits on a bad URL or an unknown host.
+async fn resolve(base: &str) -> Arc<Target> {
+    let (authority, prefix) = split_base(base).unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(2);
     });
@@ -254,17 +277,9 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let target = Arc::new(Target {
+    Arc::new(Target {
         addr,
         authority,
         prefix,
-    });
-    let mut bad = false;
-    for name in &o.scenarios {
-        let v = run(&o, target.clone(), name).await;
-        eprintln!("{}", human(&v));
-        println!("{v}");
-        bad |= failed(&v);
-    }
-    std::process::exit(i32::from(bad));
+    })
 }

@@ -54,6 +54,9 @@ pub(crate) struct Opts {
     /// Fan-out: at most this many published messages not yet delivered to
     /// every subscriber (closed loop); `None` publishes on schedule only.
     pub(crate) window: Option<u64>,
+    /// Fan-out: more nodes of the same service; subscribers are spread
+    /// over the base and these (round robin), the publisher uses the base.
+    pub(crate) nodes: Vec<String>,
 }
 
 pub(crate) const USAGE: &str = "usage: sockjs-bench BASE_URL
@@ -62,6 +65,7 @@ pub(crate) const USAGE: &str = "usage: sockjs-bench BASE_URL
     [--warmup SECS (2)] [--drain SECS (10)] [--server-pid PID] [--label NAME]
     [--checkpoints N,N,...] [--connect-concurrency N (64)]
     [--rate MSGS_PER_S (100000 / (sessions + 1))] [--xhr-share PCT (0)] [--window N]
+    [--nodes BASE_URL,BASE_URL,...]
 BASE_URL is the service, e.g. http://127.0.0.1:8081/echo (fanout: .../broadcast;
 sio-*: the Socket.IO server's root, http://127.0.0.1:3000). Human summary on stderr,
 one JSON line per scenario on stdout. Exit status 1 when any message was lost,
@@ -84,6 +88,7 @@ pub(crate) fn parse_args(args: impl Iterator<Item = String>) -> Result<Opts, Str
         rate: None,
         xhr_share: 0,
         window: None,
+        nodes: Vec::new(),
     };
     let mut it = args;
     while let Some(flag) = it.next() {
@@ -120,6 +125,7 @@ pub(crate) fn parse_args(args: impl Iterator<Item = String>) -> Result<Opts, Str
                 _ => return Err(format!("--rate: not a positive number of messages per second: {v}")),
             },
             "--xhr-share" => o.xhr_share = num(&v)?,
+            "--nodes" => o.nodes = v.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
             "--window" => match num(&v)? {
                 0 => return Err("--window: at least 1".into()),
                 n => o.window = Some(n as u64),

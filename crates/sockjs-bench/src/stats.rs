@@ -114,7 +114,19 @@ pub(crate) struct ProcSample {
 
 /// Reads `/proc/<pid>/stat` and `/proc/<pid>/status` (`pid` = `"self"` for
 /// this process); `None` when the process is gone or unreadable.
+///
+/// `pid` may list several processes (`12,13,14`, the nodes of a cluster):
+/// their CPU times and RSS are summed.
 pub(crate) fn sample(pid: &str) -> Option<ProcSample> {
+    if pid.contains(',') {
+        let all: Option<Vec<ProcSample>> = pid.split(',').map(sample).collect();
+        let all = all?;
+        return Some(ProcSample {
+            cpu_s: all.iter().map(|s| s.cpu_s).sum(),
+            rss_kib: all.iter().map(|s| s.rss_kib).sum(),
+            at: Instant::now(),
+        });
+    }
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     Some(ProcSample {

@@ -64,6 +64,17 @@ pub struct Config {
     pub(crate) xhr_send_settle: Duration,
     pub(crate) websocket_frame_timeout: Option<Duration>,
     pub(crate) shutdown: crate::Shutdown,
+    pub(crate) cluster: Option<ClusterHandle>,
+}
+
+/// The configured cluster adapter (a `Debug` wrapper).
+#[derive(Clone)]
+pub(crate) struct ClusterHandle(pub(crate) std::sync::Arc<dyn crate::Cluster>);
+
+impl std::fmt::Debug for ClusterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Cluster")
+    }
 }
 
 /// The longest any duration option is taken to be: one year. Larger values
@@ -112,6 +123,7 @@ impl Config {
             xhr_send_settle: Duration::from_millis(50),
             websocket_frame_timeout: Some(Duration::from_secs(30)),
             shutdown: crate::Shutdown::new(),
+            cluster: None,
         }
     }
 
@@ -364,6 +376,16 @@ impl Config {
     /// by its clones), returned by [`crate::SockJsService::shutdown_handle`].
     pub fn shutdown(mut self, shutdown: crate::Shutdown) -> Self {
         self.shutdown = shutdown;
+        self
+    }
+
+    /// A cross-node adapter (for example `sockjs_redis::RedisCluster`): the
+    /// service's [`crate::Hub`] then broadcasts to, and counts, the
+    /// sessions of every node. Linked once, when the service is built
+    /// (inside a tokio runtime, for adapters that start tasks). Defaults to
+    /// none: everything stays in the process.
+    pub fn cluster(mut self, cluster: impl crate::Cluster) -> Self {
+        self.cluster = Some(ClusterHandle(std::sync::Arc::new(cluster)));
         self
     }
 

@@ -1,6 +1,7 @@
 //! Broadcast and rooms: every live session of a service, the rooms they
 //! joined, and sending one message to many of them, encoded once.
 
+use crate::cluster::{ClusterError, ClusterLink, Envelope, NodeReport, NodeSession, Published, Query};
 use crate::sender::SessionSender;
 use crate::shared::SessionId;
 use sockjs_core::SharedMessage;
@@ -26,6 +27,18 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// the messages already queued: nothing is dropped silently. Sessions that
 /// are closing or closed receive nothing and are not counted.
 ///
+/// # Many nodes
+///
+/// With a cross-node adapter ([`crate::Config::cluster`], for example
+/// `sockjs-redis`), a broadcast also goes to the matching sessions of every
+/// other node, exactly once, in the order it was made; each node encodes
+/// it once for its own sessions. [`Broadcast::send`] hands the cross-node
+/// part to the adapter without waiting (the adapter logs what fails);
+/// [`Broadcast::publish`] awaits it and reports what failed. Exceptions
+/// name sessions of this node; a broadcast with a [`Broadcast::filter`] or
+/// [`Broadcast::local`] stays on this node. [`Hub::cluster_count`] and
+/// [`Hub::cluster_sessions`] ask every node.
+///
 /// ```
 /// use sockjs_server::{Config, Session, SockJsService};
 ///
@@ -45,6 +58,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 #[derive(Clone, Default)]
 pub struct Hub {
     inner: Arc<Mutex<Members>>,
+    /// The other nodes, when a cluster adapter is configured.
+    link: Option<Arc<dyn ClusterLink>>,
 }
 
 #[derive(Default)]
@@ -61,11 +76,26 @@ impl std::fmt::Debug for Hub {
         f.debug_struct("Hub")
             .field("sessions", &m.sessions.len())
             .field("rooms", &m.rooms.len())
+            .field("clustered", &self.link.is_some())
             .finish()
     }
 }
 
 impl Hub {
+    /// The hub of service `prefix`, linked to the other nodes through
+    /// `cluster` when there is one. The adapter gets a handle without the
+    /// link (it delivers what other nodes send only here).
+    pub(crate) fn new(prefix: &str, cluster: Option<&crate::config::ClusterHandle>) -> Hub {
+        let local = Hub::default();
+        match cluster {
+            None => local,
+            Some(c) => Hub {
+                link: Some(c.0.link(prefix, local.clone())),
+                inner: local.inner,
+            },
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Members> {
         // Every update below leaves the maps consistent at each step.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -181,6 +211,74 @@ impl Hub {
             rooms: None,
             except: Vec::new(),
             filter: None,
+            local: false,
+        }
+    }
+
+    /// For cluster adapters: delivers a broadcast another node made to the
+    /// matching sessions of this one (encoded once); returns how many.
+    pub fn deliver(&self, envelope: &Envelope) -> usize {
+        let mut b = self.to_all().local();
+        b.rooms = envelope.rooms.clone();
+        b.send(envelope.message.as_str())
+    }
+
+    /// For cluster adapters: this node's answer to `query`, under the name
+    /// `node`.
+    pub fn report(&self, node: &str, query: &Query) -> NodeReport {
+        let m = self.lock();
+        let open = |id: &SessionId| m.sessions.get(id).is_some_and(|s| !s.is_closed());
+        let ids: Vec<u64> = match &query.room {
+            None => m.sessions.keys().filter(|id| open(id)).map(|id| id.0).collect(),
+            Some(room) => m
+                .rooms
+                .get(room.as_str())
+                .map(|members| members.iter().filter(|id| open(id)).map(|id| id.0).collect())
+                .unwrap_or_default(),
+        };
+        NodeReport {
+            node: node.to_owned(),
+            count: ids.len(),
+            sessions: if query.list { ids } else { Vec::new() },
+        }
+    }
+
+    /// Whether a cluster adapter links this hub to other nodes.
+    pub fn is_clustered(&self) -> bool {
+        self.link.is_some()
+    }
+
+    /// How many open sessions are in `room` (`None`: in the service) on
+    /// every node. Without a cluster, the count of this node.
+    pub async fn cluster_count(&self, room: Option<&str>) -> Result<usize, ClusterError> {
+        let reports = self.query(room, false).await?;
+        Ok(reports.iter().map(|r| r.count).sum())
+    }
+
+    /// The open sessions in `room` (`None`: in the service) on every node,
+    /// with the node each lives on. Without a cluster, this node's, under
+    /// the name `local`.
+    pub async fn cluster_sessions(&self, room: Option<&str>) -> Result<Vec<NodeSession>, ClusterError> {
+        let reports = self.query(room, true).await?;
+        Ok(reports
+            .into_iter()
+            .flat_map(|r| {
+                let node = r.node;
+                r.sessions
+                    .into_iter()
+                    .map(move |id| NodeSession { node: node.clone(), id })
+            })
+            .collect())
+    }
+
+    async fn query(&self, room: Option<&str>, list: bool) -> Result<Vec<NodeReport>, ClusterError> {
+        let query = Query {
+            room: room.map(str::to_owned),
+            list,
+        };
+        match &self.link {
+            None => Ok(vec![self.report("local", &query)]),
+            Some(link) => link.query(query).await,
         }
     }
 
@@ -199,6 +297,8 @@ pub struct Broadcast<'a> {
     rooms: Option<Vec<String>>,
     except: Vec<SessionId>,
     filter: Option<Filter<'a>>,
+    /// Kept on this node.
+    local: bool,
 }
 
 /// A broadcast's filter over its recipients.
@@ -209,6 +309,7 @@ impl std::fmt::Debug for Broadcast<'_> {
         f.debug_struct("Broadcast")
             .field("rooms", &self.rooms)
             .field("except", &self.except)
+            .field("local", &self.local)
             .finish()
     }
 }
@@ -226,19 +327,85 @@ impl<'a> Broadcast<'a> {
         self
     }
 
+    /// Keeps the broadcast on this node, whatever the cluster.
+    pub fn local(mut self) -> Self {
+        self.local = true;
+        self
+    }
+
     /// Keeps only the sessions for which `keep` is true; it can read their
-    /// data (see [`SessionSender::data`]).
+    /// data (see [`SessionSender::data`]). A filtered broadcast stays on
+    /// this node (a filter is code, which other nodes cannot run).
     pub fn filter(mut self, keep: impl Fn(&SessionSender) -> bool + 'a) -> Self {
         self.filter = Some(Box::new(keep));
         self
     }
 
-    /// Sends `msg` to every addressed open session; returns how many it was
-    /// queued for. Never waits (see [`Hub`] for the delivery rules).
+    /// Sends `msg` to every addressed open session; returns how many of
+    /// this node's it was queued for. Never waits (see [`Hub`] for the
+    /// delivery rules); with a cluster, the other nodes' part is handed to
+    /// the adapter, which logs a failure ([`Broadcast::publish`] reports
+    /// it instead).
     pub fn send(self, msg: impl Into<SharedMessage>) -> usize {
+        let (local, remote) = self.send_inner(msg.into());
+        // The adapter took the envelope before returning: dropping the
+        // future leaves the cross-node part to it.
+        drop(remote);
+        local
+    }
+
+    /// [`Broadcast::send`], and a future that waits for the cross-node part
+    /// and reports it: how many other nodes got the message, or why none
+    /// did. The message is queued (here and for the other nodes) when
+    /// `publish` is called, not when the future is first polled, so
+    /// broadcasts keep the order of the calls even when their futures are
+    /// awaited elsewhere (a task that records failures, say).
+    ///
+    /// ```
+    /// use sockjs_server::{Config, Session, SockJsService};
+    ///
+    /// async fn handler(mut session: Session) {
+    ///     let hub = session.hub();
+    ///     while let Some(msg) = session.recv().await {
+    ///         let sent = hub.to_all().publish(msg).await;
+    ///         if let Err(e) = &sent.remote {
+    ///             session.send(format!("not sent to the other nodes: {e}")).await.ok();
+    ///         }
+    ///     }
+    /// }
+    /// # let _ = SockJsService::new(Config::new("/news"), handler);
+    /// ```
+    pub fn publish(
+        self,
+        msg: impl Into<SharedMessage>,
+    ) -> impl std::future::Future<Output = Published> + Send + 'static {
+        let (local, remote) = self.send_inner(msg.into());
+        async move {
+            let remote = match remote {
+                None => Ok(0),
+                Some(f) => f.await,
+            };
+            Published { local, remote }
+        }
+    }
+
+    fn send_inner(
+        self,
+        msg: SharedMessage,
+    ) -> (
+        usize,
+        Option<crate::cluster::BoxFuture<'static, Result<usize, ClusterError>>>,
+    ) {
         let recipients = self.recipients();
-        let msg = msg.into();
-        recipients.iter().filter(|s| s.shared.push_shared(msg.clone())).count()
+        let local = recipients.iter().filter(|s| s.shared.push_shared(msg.clone())).count();
+        let remote = match &self.hub.link {
+            Some(link) if !self.local && self.filter.is_none() => Some(link.publish(Envelope {
+                rooms: self.rooms,
+                message: msg.text().to_owned(),
+            })),
+            _ => None,
+        };
+        (local, remote)
     }
 
     /// The addressed sessions, each once; collected under the lock, which is

@@ -132,6 +132,7 @@
 // -> body / clock; config, cors, error and shutdown are leaves.
 mod body;
 mod clock;
+mod cluster;
 mod config;
 mod cors;
 mod dispatch;
@@ -151,6 +152,7 @@ mod transport;
 mod ws;
 
 pub use body::SockJsBody;
+pub use cluster::{BoxFuture, Cluster, ClusterError, ClusterLink, Envelope, NodeReport, NodeSession, Published, Query};
 pub use config::{BaseUrl, Config, OriginPattern, OriginPatternError, Transport, MAX_DURATION};
 pub use cors::{CookieFn, Cors, CorsDecision, JSessionId};
 pub use handler::Handler;

@@ -49,6 +49,13 @@ pub(crate) struct ConnInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SessionId(pub(crate) u64);
 
+impl SessionId {
+    /// The number (as [`crate::NodeSession::id`] gives it).
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
 impl std::fmt::Display for SessionId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.0)

@@ -214,13 +214,14 @@ pub(crate) fn new_state<H: Handler>(config: Config, handler: H) -> Arc<State<H>>
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     let etag = HeaderValue::from_str(&format!("\"{hex}\"")).unwrap_or(HeaderValue::from_static("\"sockjs\""));
     let shutdown = config.shutdown.clone();
+    let hub = Hub::new(&config.prefix, config.cluster.as_ref());
     let state = Arc::new(State {
         config,
         handler,
         sessions: Registry::new(),
         ws_sessions: Registry::new(),
         next_id: AtomicU64::new(0),
-        hub: Hub::default(),
+        hub,
         iframe: Bytes::from(iframe),
         etag,
         live: Arc::new(AtomicUsize::new(0)),

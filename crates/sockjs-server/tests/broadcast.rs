@@ -218,3 +218,120 @@ async fn a_broadcast_is_wrapped_right_for_every_receiver() {
         "/**/cb(\"a[\\\"x<y>\\\\u2028\\\"]\");\r\n"
     );
 }
+
+/// An in-process cluster adapter: every service linked through it is a
+/// node, and a publish hands the envelope straight to the other nodes'
+/// hubs. It exercises the adapter interface (what travels, what stays, the
+/// order of calls); `sockjs-redis` runs the same rules over Redis.
+#[derive(Clone, Default)]
+struct InProcess {
+    nodes: std::sync::Arc<std::sync::Mutex<Vec<sockjs_server::Hub>>>,
+}
+
+struct InProcessLink {
+    nodes: std::sync::Arc<std::sync::Mutex<Vec<sockjs_server::Hub>>>,
+    me: usize,
+}
+
+impl sockjs_server::Cluster for InProcess {
+    fn link(&self, _service: &str, hub: sockjs_server::Hub) -> std::sync::Arc<dyn sockjs_server::ClusterLink> {
+        let mut nodes = self.nodes.lock().unwrap();
+        nodes.push(hub);
+        std::sync::Arc::new(InProcessLink {
+            nodes: self.nodes.clone(),
+            me: nodes.len() - 1,
+        })
+    }
+}
+
+impl sockjs_server::ClusterLink for InProcessLink {
+    fn publish(
+        &self,
+        envelope: sockjs_server::Envelope,
+    ) -> sockjs_server::BoxFuture<'static, Result<usize, sockjs_server::ClusterError>> {
+        let nodes = self.nodes.lock().unwrap().clone();
+        let mut others = 0;
+        for (i, hub) in nodes.iter().enumerate() {
+            if i != self.me {
+                hub.deliver(&envelope);
+                others += 1;
+            }
+        }
+        Box::pin(std::future::ready(Ok(others)))
+    }
+
+    fn query(
+        &self,
+        query: sockjs_server::Query,
+    ) -> sockjs_server::BoxFuture<'static, Result<Vec<sockjs_server::NodeReport>, sockjs_server::ClusterError>> {
+        let nodes = self.nodes.lock().unwrap().clone();
+        let reports = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, hub)| hub.report(&format!("n{i}"), &query))
+            .collect();
+        Box::pin(std::future::ready(Ok(reports)))
+    }
+}
+
+#[tokio::test]
+async fn a_cluster_adapter_carries_broadcasts_but_not_filters_exceptions_or_local_ones() {
+    let cluster = InProcess::default();
+    let (a, mut ra) = capture_service(Config::new("/x").cluster(cluster.clone()));
+    let (b, mut rb) = capture_service(Config::new("/x").cluster(cluster.clone()));
+    let sa = open_many(&a, &mut ra, &["a1", "a2"]).await;
+    let sb = open_many(&b, &mut rb, &["b1"]).await;
+    let (ha, hb) = (a.hub(), b.hub());
+    assert!(ha.is_clustered() && !svc_unclustered().hub().is_clustered());
+    assert!(sa[0].join("red") && sb[0].join("red"));
+
+    let sent = ha.to_all().except(sa[1].id()).publish("all-but-a2").await;
+    assert_eq!((sent.local, sent.remote), (1, Ok(1)));
+    assert_eq!(ha.to_all().local().send("a-only"), 2);
+    assert_eq!(ha.to_all().filter(|s| s.id() == sa[1].id()).send("filtered"), 1);
+    assert_eq!(hb.to("red").send("red"), 1);
+    // Published in call order even when awaited in the reverse order.
+    let (first, second) = (hb.to_all().publish("1st"), hb.to_all().publish("2nd"));
+    assert_eq!(second.await.remote, Ok(1));
+    assert_eq!(first.await.local, 1);
+
+    assert_eq!(
+        poll(&a, "a1").await,
+        "a[\"all-but-a2\",\"a-only\",\"red\",\"1st\",\"2nd\"]\n"
+    );
+    assert_eq!(poll(&a, "a2").await, "a[\"a-only\",\"filtered\",\"1st\",\"2nd\"]\n");
+    assert_eq!(poll(&b, "b1").await, "a[\"all-but-a2\",\"red\",\"1st\",\"2nd\"]\n");
+
+    assert_eq!(hb.cluster_count(Some("red")).await, Ok(2));
+    assert_eq!(ha.cluster_count(None).await, Ok(3));
+    let mut red: Vec<(String, u64)> = hb
+        .cluster_sessions(Some("red"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.node, s.id))
+        .collect();
+    red.sort();
+    assert_eq!(
+        red,
+        [("n0".to_owned(), sa[0].id().get()), ("n1".to_owned(), sb[0].id().get())]
+    );
+}
+
+fn svc_unclustered() -> SockJsService<impl sockjs_server::Handler> {
+    capture_service(Config::new("/x")).0
+}
+
+#[tokio::test]
+async fn without_a_cluster_publish_and_presence_are_local() {
+    let (svc, mut rx) = capture_service(Config::new("/x"));
+    let s = open_many(&svc, &mut rx, &["a"]).await;
+    let hub = svc.hub();
+    s[0].join("room");
+    let sent = hub.to_all().publish("x").await;
+    assert_eq!((sent.local, sent.remote), (1, Ok(0)));
+    assert_eq!(hub.cluster_count(Some("room")).await, Ok(1));
+    let all = hub.cluster_sessions(None).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!((all[0].node.as_str(), all[0].id), ("local", s[0].id().get()));
+}

@@ -195,13 +195,15 @@ fn is_xhr(i: usize, pct: usize) -> bool {
     (i + 1) * pct / 100 > i * pct / 100
 }
 
-/// Runs one fan-out; `pid` is the server's, for CPU and RSS.
-pub(crate) async fn fanout(t: Arc<Target>, f: Fanout, pid: Option<&str>) -> FanoutOutcome {
+/// Runs one fan-out: the publisher on `t`, subscriber `i` on
+/// `spread[i % spread.len()]`; `pid` is the server's, for CPU and RSS.
+pub(crate) async fn fanout(t: Arc<Target>, spread: &[Arc<Target>], f: Fanout, pid: Option<&str>) -> FanoutOutcome {
     let mut counts = Counts::default();
     let sem = Arc::new(Semaphore::new(f.connect_concurrency.max(1)));
     let opening: Vec<JoinHandle<Result<Sub, Error>>> = (0..f.subscribers)
         .map(|i| {
-            let (t, sem, wire, xhr) = (t.clone(), sem.clone(), f.wire, is_xhr(i, f.xhr_share));
+            let t = spread.get(i % spread.len().max(1)).unwrap_or(&t).clone();
+            let (sem, wire, xhr) = (sem.clone(), f.wire, is_xhr(i, f.xhr_share));
             tokio::spawn(async move {
                 let _permit = sem.acquire_owned().await.expect("semaphore never closed");
                 if xhr {
