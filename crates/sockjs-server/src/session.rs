@@ -6,8 +6,11 @@ use crate::shared::{short_id, ConnInfo, SendError, SessionId, Shared, TrySendErr
 use http::HeaderMap;
 use sockjs_core::ReadyState;
 use sockjs_core::Transport;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use tokio::sync::mpsc;
 
 /// How a session ended, as reported by [`Session::closed`].
@@ -26,12 +29,41 @@ pub struct CloseReason {
 /// Dropping the `Session` closes it with 3000 "Go away!" unless it is closed
 /// already: when the handler returns, the session ends. Use
 /// [`Session::sender`] to let other tasks write to it.
+///
+/// # As a `Stream` and a `Sink`
+///
+/// A `Session` is a [`futures_util::Stream`] of the client's messages (as
+/// [`Session::recv`]) and a [`futures_util::Sink`] of messages to it (as
+/// [`Session::send`]: a full queue holds the sink back, which is how
+/// backpressure reaches a `forward`), so `split()`, `forward()` and the
+/// `StreamExt` combinators work. A sink's flush means queued for the
+/// client, as `send` does; closing the sink ends the session with 3000
+/// "Go away!" (as [`Session::end`]), after what was queued.
+///
+/// ```
+/// use futures_util::{SinkExt, StreamExt};
+/// use sockjs_server::{Config, Session, SockJsService};
+///
+/// async fn shout(session: Session) {
+///     let (sink, stream) = session.split();
+///     // Every message back in capitals, until the client leaves.
+///     let _ = stream
+///         .map(|m: String| Ok::<String, ()>(m.to_uppercase()))
+///         .forward(sink.sink_map_err(|_| ()))
+///         .await;
+/// }
+/// # let _ = SockJsService::new(Config::new("/shout"), shout);
+/// ```
 pub struct Session {
     shared: Arc<Shared>,
     inbound: mpsc::Receiver<String>,
     info: Arc<ConnInfo>,
     hub: Hub,
+    /// A message given to the sink that is waiting for room in the queue.
+    pending: Option<Pending>,
 }
+
+type Pending = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + Sync>>;
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -50,6 +82,7 @@ impl Session {
             inbound,
             info,
             hub,
+            pending: None,
         }
     }
 
@@ -219,6 +252,79 @@ impl Session {
     /// A cloneable handle that can send to and close this session from other tasks.
     pub fn sender(&self) -> SessionSender {
         SessionSender::new(self.shared.clone())
+    }
+}
+
+impl futures_util::Stream for Session {
+    type Item = String;
+
+    /// The next message from the client, as [`Session::recv`].
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        let this = self.get_mut();
+        match this.inbound.poll_recv(cx) {
+            Poll::Ready(m) => {
+                this.shared.set_app_idle(false);
+                Poll::Ready(m)
+            }
+            Poll::Pending => {
+                // Waiting on an empty queue: everything given was handled.
+                this.shared.set_app_idle(true);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Session {
+    /// Drives the message waiting for queue room, if any.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SendError>> {
+        match &mut self.pending {
+            None => Poll::Ready(Ok(())),
+            Some(f) => {
+                let r = std::task::ready!(f.as_mut().poll(cx));
+                self.pending = None;
+                Poll::Ready(r)
+            }
+        }
+    }
+}
+
+impl<M: Into<String>> futures_util::Sink<M> for Session {
+    type Error = SendError;
+
+    /// Ready once the previous message is queued.
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError>> {
+        self.get_mut().poll_pending(cx)
+    }
+
+    /// Queues `msg` at once when there is room; otherwise it waits, as
+    /// [`Session::send`] does, driven by the next `poll_ready` or
+    /// `poll_flush`.
+    fn start_send(self: Pin<&mut Self>, msg: M) -> Result<(), SendError> {
+        let this = self.get_mut();
+        match this.shared.try_send(msg.into()) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(_)) => Err(SendError::Closed),
+            Err(TrySendError::Full(m)) => {
+                let shared = this.shared.clone();
+                this.pending = Some(Box::pin(async move { shared.push(m).await }));
+                Ok(())
+            }
+        }
+    }
+
+    /// Done once every message given is queued for the client.
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError>> {
+        self.get_mut().poll_pending(cx)
+    }
+
+    /// Flushes, then ends the session with 3000 "Go away!" (after what was
+    /// queued).
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), SendError>> {
+        let this = self.get_mut();
+        let r = std::task::ready!(this.poll_pending(cx));
+        this.end();
+        Poll::Ready(r)
     }
 }
 

@@ -358,3 +358,73 @@ async fn remote_addr_comes_from_request_extensions() {
     drop(call(&svc, req).await);
     assert_eq!(next_session(&mut rx).await.remote_addr(), Some(v6));
 }
+
+#[tokio::test]
+async fn a_session_is_a_stream_of_the_clients_messages() {
+    use futures_util::StreamExt;
+    let (svc, mut rx) = capture_service(Config::new("/echo"));
+    let session = open_xhr(&svc, &mut rx, "/echo/000/s1").await;
+    let r = call(&svc, post("/echo/000/s1/xhr_send", r#"["a","bb","ccc"]"#)).await;
+    assert_eq!(r.status(), 204);
+    let sender = session.sender();
+    let mut lengths = session.map(|m| m.len());
+    assert_eq!(lengths.next().await, Some(1));
+    assert_eq!(lengths.next().await, Some(2));
+    assert_eq!(lengths.next().await, Some(3));
+    // The stream ends once the session closes.
+    sender.close(3000, "done");
+    assert_eq!(lengths.next().await, None);
+}
+
+#[tokio::test]
+async fn split_and_forward_echo_in_order_and_closing_the_sink_ends_the_session() {
+    use futures_util::{SinkExt, StreamExt};
+    let (svc, mut rx) = capture_service(Config::new("/echo"));
+    let session = open_xhr(&svc, &mut rx, "/echo/000/s1").await;
+    let (mut sink, stream) = session.split();
+    sink.send("hello".to_owned()).await.unwrap();
+    let payload: Vec<String> = (0..100).map(|i| format!("\"{i}\"")).collect();
+    let r = call(&svc, post("/echo/000/s1/xhr_send", format!("[{}]", payload.join(",")))).await;
+    assert_eq!(r.status(), 204);
+    // Echo the first 100 messages through `forward`, then close the sink.
+    stream
+        .take(100)
+        .map(Ok)
+        .forward(&mut sink)
+        .await
+        .expect("the session is open");
+    sink.close().await.unwrap();
+    let mut echoed = String::new();
+    loop {
+        let body = poll(&svc, "/echo/000/s1").await;
+        if body.starts_with('c') {
+            assert_eq!(body, "c[3000,\"Go away!\"]\n");
+            break;
+        }
+        echoed.push_str(&body);
+    }
+    assert_eq!(echoed, format!("a[\"hello\",{}]\n", payload.join(",")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_sink_waits_for_queue_room_and_fails_once_closed() {
+    use futures_util::SinkExt;
+    let (svc, mut rx) = capture_service(Config::new("/echo").max_queued(2, 1024));
+    let mut session = open_xhr(&svc, &mut rx, "/echo/000/s1").await;
+    let sender = session.sender();
+    session.send("1").await.unwrap();
+    SinkExt::send(&mut session, "2").await.unwrap();
+    // Full: the third waits in the sink until a poll drains the queue.
+    let blocked = tokio::spawn(async move {
+        let r = SinkExt::send(&mut session, "3").await;
+        (r, session)
+    });
+    tokio::time::sleep(SHORT).await;
+    assert!(!blocked.is_finished(), "the sink holds back while the queue is full");
+    assert_eq!(poll(&svc, "/echo/000/s1").await, "a[\"1\",\"2\"]\n");
+    let (r, mut session) = blocked.await.unwrap();
+    assert_eq!(r, Ok(()));
+    assert_eq!(poll(&svc, "/echo/000/s1").await, "a[\"3\"]\n");
+    sender.close(3001, "bye");
+    assert_eq!(SinkExt::send(&mut session, "late").await, Err(SendError::Closed));
+}
