@@ -10,6 +10,7 @@
 // * Stickiness is needed: the same HTTP clients through a round-robin variant
 //   of the HAProxy config break (their requests reach several nodes and the
 //   sessions close or stop echoing), while through the sticky one none does.
+// * The JSESSIONID alternative (HAProxy's second backend) sticks by cookie.
 // * A node SIGKILLed mid-run: its clients see their session close, reconnect
 //   through the balancer to a surviving node and echo there; clients of the
 //   surviving nodes are not closed and lose no echo.
@@ -56,6 +57,7 @@ const RR_STEP_MS = 5000;
 const TESTS = {
   hapEcho: 'cluster haproxy echo on every transport, one node per session',
   hapRoundRobin: 'cluster haproxy round robin breaks sessions, sticky does not',
+  hapCookie: 'cluster haproxy JSESSIONID alternative sticks by cookie',
   hapBroadcast: 'cluster haproxy broadcast across nodes',
   hapDeath: 'cluster haproxy node death',
   ngxEcho: 'cluster nginx echo on every transport, one node per session',
@@ -359,6 +361,8 @@ function render(file, listen, port, nodePorts) {
 const HAPROXY_LISTEN = { from: 'bind :8080', to: (port) => `bind 127.0.0.1:${port}` };
 const NGINX_LISTEN = { from: 'listen 8080;', to: (port) => `listen 127.0.0.1:${port};` };
 const STICKY_BALANCE = 'balance hash var(txn.sockjs_server)';
+const COOKIE_FROM = '    default_backend sockjs_nodes\n';
+const COOKIE_TO = '    default_backend sockjs_nodes_by_cookie\n';
 
 class Cluster {
   constructor(bin, tmp, children, nodeArgs) {
@@ -400,12 +404,15 @@ class Cluster {
     return this.nodes.find((n) => n.name === name);
   }
 
-  // HAProxy on a free port; `variant` 'roundrobin' swaps the sticky balance
-  // line for `balance roundrobin`. Resolves with the balancer's base URL.
+  // HAProxy on a free port. `variant` 'roundrobin' swaps the sticky balance
+  // line for `balance roundrobin`; 'cookie' points the frontend at the
+  // JSESSIONID backend, as the config's commented line says. Resolves with
+  // the balancer's base URL.
   async haproxy(variant) {
     const port = await freePort();
     let cfg = render(HAPROXY_CFG, HAPROXY_LISTEN, port, this.nodes.map((n) => n.port));
     if (variant === 'roundrobin') cfg = replaceOnce(cfg, STICKY_BALANCE, 'balance roundrobin', HAPROXY_CFG);
+    if (variant === 'cookie') cfg = replaceOnce(cfg, COOKIE_FROM, COOKIE_TO, HAPROXY_CFG);
     const file = path.join(this.tmp, `haproxy-${variant}.cfg`);
     fs.writeFileSync(file, cfg);
     const child = this.track(spawn(findProgram('haproxy'), ['-f', file, '-db'], { stdio: ['ignore', 'ignore', 'pipe'] }));
@@ -554,6 +561,54 @@ async function roundRobinBreaks(SockJS, stickyBase, rrBase) {
     }
   }
   return `round robin: ${brokenRr.length}/${rr.length} sessions broken (${summary(brokenRr)}); sticky: 0/${sticky.length}`;
+}
+
+// One request with Node's http client (no keep-alive); resolves with the
+// response's status and headers once its body ended.
+function rawRequest(base, method, urlPath, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${base}${urlPath}`, { method, headers, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res));
+    });
+    req.setTimeout(STEP_MS, () => req.destroy(new Error(`${method} ${urlPath}: no answer within ${STEP_MS} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function jsessionid(res) {
+  for (const c of res.headers['set-cookie'] || []) {
+    const m = /^JSESSIONID=([^;]*)/.exec(c);
+    if (m) return m[1];
+  }
+  return null;
+}
+
+// The JSESSIONID alternative, with raw requests (sockjs-client in Node keeps
+// no cookies): a /cookie_needed_echo session response sets JSESSIONID,
+// which HAProxy prefixes with the node's name; requests carrying it reach
+// that node whatever their <server> segment, and the node sees the value
+// without the prefix (it sets it again unchanged, HAProxy prefixes it again).
+// Without the cookie, requests spread over the nodes.
+async function cookieSticky(base) {
+  const xhr = (server, headers) => rawRequest(base, 'POST', `/cookie_needed_echo/${server}/${crypto.randomBytes(5).toString('hex')}/xhr`, headers);
+  const first = await xhr('000');
+  const node = first.headers['x-sockjs-node'];
+  const cookie = jsessionid(first);
+  if (!node || cookie !== `${node}~dummy`) {
+    throw new Error(`first response: node ${node}, JSESSIONID ${cookie}; want JSESSIONID=<node>~dummy`);
+  }
+  for (let i = 0; i < 12; i++) {
+    const r = await xhr(String(100 + i * 67), { Cookie: `JSESSIONID=${cookie}` });
+    if (r.statusCode !== 200 || r.headers['x-sockjs-node'] !== node || jsessionid(r) !== cookie) {
+      throw new Error(`with JSESSIONID=${cookie}: ${r.statusCode} from ${r.headers['x-sockjs-node']}, JSESSIONID ${jsessionid(r)}`);
+    }
+  }
+  const spread = new Set();
+  for (let i = 0; i < 6; i++) spread.add((await xhr(String(i))).headers['x-sockjs-node']);
+  if (spread.size < 2) throw new Error(`without the cookie every request went to ${[...spread]}`);
+  return `JSESSIONID=${cookie}: 12 sessions with other <server> segments all on ${node}; without it: ${[...spread].sort().join(', ')}`;
 }
 
 // The node with sessions of the most transports, then the most sessions.
@@ -733,13 +788,15 @@ async function clusterSuite(runner, { server }) {
     const redisUrl = supportsRedis(server) ? await startRedis(children) : null;
     const nodeArgs = redisUrl ? ['--redis', redisUrl] : [];
 
-    if ([TESTS.hapEcho, TESTS.hapRoundRobin, TESTS.hapBroadcast, TESTS.hapDeath].some((n) => runner.wants(n))) {
+    if ([TESTS.hapEcho, TESTS.hapRoundRobin, TESTS.hapCookie, TESTS.hapBroadcast, TESTS.hapDeath].some((n) => runner.wants(n))) {
       const c = new Cluster(server, tmp, children, nodeArgs);
       await c.startNodes();
       const sticky = await c.haproxy('sticky');
       const roundRobin = await c.haproxy('roundrobin');
+      const byCookie = await c.haproxy('cookie');
       await runner.test(TESTS.hapEcho, () => echoEverywhere(SockJS, sticky, 'he'));
       await runner.test(TESTS.hapRoundRobin, () => roundRobinBreaks(SockJS, sticky, roundRobin));
+      await runner.test(TESTS.hapCookie, () => cookieSticky(byCookie));
       await crossNodeBroadcast(runner, TESTS.hapBroadcast, SockJS, sticky, { redisUrl });
       await runner.test(TESTS.hapDeath, () => survivesNodeDeath(SockJS, c, sticky, 'hd'));
       await c.stop();
