@@ -497,7 +497,7 @@ async function startRedis(children) {
 
 // 64 clients over the four transports: each opens, echoes, and was answered
 // by one node for every request of its session; the sessions cover at
-// least two nodes.
+// least two nodes. Then streamed frames must not be held back.
 async function echoEverywhere(SockJS, base, tag) {
   const clients = openClients(SockJS, base, TRANSPORTS, CLIENTS_PER_TRANSPORT, tag);
   try {
@@ -510,10 +510,48 @@ async function echoEverywhere(SockJS, base, tag) {
     const used = new Set(nodes);
     if (used.size < 2) throw new Error(`every session landed on ${[...used]}: the balancer does not spread them`);
     const responses = clients.reduce((n, c) => n + observed.get(c.sessionId).length, 0);
-    return `${clients.length} sessions (${countBy(clients, (c) => c.transport)}), ${responses} responses seen, each session on one node (${countBy(nodes, (n) => n)})`;
+    clients.forEach((c) => c.close());
+    const latency = await streamingRoundTrips(SockJS, base, tag);
+    return `${clients.length} sessions (${countBy(clients, (c) => c.transport)}), ${responses} responses seen, each session on one node (${countBy(nodes, (n) => n)}); ${latency}`;
   } finally {
     clients.forEach((c) => c.close());
   }
+}
+
+// Streaming responses pass through at once: the median echo round trip
+// (an xhr_send, then the echo on the open stream) over xhr-streaming and
+// eventsource stays well below the ~200 ms a proxy adds when it holds small
+// writes back (HAProxy without `option http-no-delay`; a few ms otherwise).
+const ROUND_TRIPS = 15;
+const ROUND_TRIP_LIMIT_MS = 120;
+
+async function streamingRoundTrips(SockJS, base, tag) {
+  const medians = [];
+  for (const t of ['xhr-streaming', 'eventsource']) {
+    const c = new Client(SockJS, `${base}/echo`, t, `${tag}rt`);
+    try {
+      await c.opened();
+      const times = [];
+      for (let i = 0; i < ROUND_TRIPS; i++) {
+        const at = c.inbox.length;
+        const started = Date.now();
+        c.sock.send(`rt${i}`);
+        await waitFor(`round trip ${i} on ${c.label}`, () => {
+          if (c.inbox.length > at) return true;
+          if (c.closeEvent) throw new Error(`${c.label} closed: ${c.closedText()}`);
+        });
+        times.push(Date.now() - started);
+      }
+      const median = times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+      if (median > ROUND_TRIP_LIMIT_MS) {
+        throw new Error(`${t}: median echo round trip ${median} ms over ${ROUND_TRIP_LIMIT_MS} ms (${times.join(', ')}): the balancer delays streamed frames`);
+      }
+      medians.push(`${t} ${median} ms`);
+    } finally {
+      c.close();
+    }
+  }
+  return `median round trip ${medians.join(', ')}`;
 }
 
 // Each client opens and echoes within RR_STEP_MS; the outcome is "ok" or
