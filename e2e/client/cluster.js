@@ -854,6 +854,7 @@ async function clusterSuite(runner, { server }) {
   } finally {
     armed = false;
     await children.stopAll();
+    children.close();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }

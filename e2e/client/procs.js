@@ -72,13 +72,27 @@ function waitForPort(port, child, what, ms = 20000) {
 }
 
 // Every child started through it, stopped by stopAll() (SIGTERM, then
-// SIGKILL after 3 s) and, should the harness itself die, SIGKILLed as this
-// process exits.
+// SIGKILL after 3 s) and, should the harness end early (an exit, Ctrl-C),
+// sent SIGTERM on the way out: SIGTERM, not SIGKILL, so that nginx's master
+// takes its workers with it.
 class Children {
   constructor() {
     this.live = new Set();
-    this.onExit = () => this.live.forEach((c) => c.kill('SIGKILL'));
+    this.onExit = () => this.live.forEach((c) => c.kill('SIGTERM'));
+    this.onSignal = (signal) => {
+      this.onExit();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
     process.on('exit', this.onExit);
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
+  }
+
+  // Stops watching this process's exit and signals (after stopAll()).
+  close() {
+    process.removeListener('exit', this.onExit);
+    process.removeListener('SIGINT', this.onSignal);
+    process.removeListener('SIGTERM', this.onSignal);
   }
 
   add(child) {
