@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Runs the official sockjs-client against our sockjs-test-server: in Node
-# (websocket, xhr-streaming, xhr-polling, eventsource) and in headless
-# Chromium (every browser transport, cross-origin). Part of scripts/test.sh.
+# (websocket, xhr-streaming, xhr-polling, eventsource), against three nodes
+# behind HAProxy and nginx (e2e/client/cluster.js, with deploy/*), and in
+# headless Chromium (every browser transport, cross-origin). Part of
+# scripts/test.sh.
 #
 # Installs what is missing: the npm packages pinned in e2e/package-lock.json
-# (npm ci) and, when running as root, Debian's chromium. Otherwise it stops
-# and prints the command to run. Extra arguments go to e2e/client/run.js
-# (--only SUBSTRING, --no-browser).
+# (npm ci) and, when running as root, Debian's chromium, haproxy, nginx and
+# redis-server (scripts/install-services.sh). Otherwise it stops and prints
+# the command to run. Extra arguments go to e2e/client/run.js (--only
+# SUBSTRING, --no-browser), except --no-cluster, which skips the multi-node
+# suite and its installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -38,6 +42,15 @@ if [ ! -x "$chromium" ]; then
   fi
 fi
 
+cluster=--cluster
+args=()
+for a in "$@"; do
+  if [ "$a" = --no-cluster ]; then cluster=; else args+=("$a"); fi
+done
+if [ -n "$cluster" ]; then
+  ./scripts/install-services.sh
+fi
+
 cargo build --quiet -p sockjs-test-server
 cargo build --quiet -p sockjs-server --example chat
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
@@ -45,4 +58,4 @@ server="$target_dir/debug/sockjs-test-server"
 chat="$target_dir/debug/examples/chat"
 
 cd e2e
-exec node client/run.js --server "$server" --chat "$chat" "$@"
+exec node client/run.js --server "$server" --chat "$chat" $cluster ${args[@]+"${args[@]}"}

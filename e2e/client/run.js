@@ -4,9 +4,11 @@
 // then in headless Chromium (every browser transport), from a page on another
 // origin than the server, as in production.
 //
-// Usage: node client/run.js --server PATH [--chat PATH] [--only SUBSTRING] [--no-browser]
+// Usage: node client/run.js --server PATH [--chat PATH] [--cluster] [--only SUBSTRING] [--no-browser]
 //   --server   the sockjs-test-server binary (default: $SOCKJS_TEST_SERVER_BIN)
 //   --chat     the chat example binary (its Node test runs when given)
+//   --cluster  also run the multi-node suite (cluster.js: three nodes behind
+//              HAProxy and nginx, which must be installed)
 //   --only     run only the tests whose name contains SUBSTRING
 //   --no-browser  skip the Chromium suite
 // Prints one line per test and a final "N passed, M failed" line; exits 1 if
@@ -18,8 +20,12 @@ const fs = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 
+// cluster.js first: it puts its probes into the client's websocket driver,
+// which must happen before sockjs-client is loaded (see cluster.js).
+const cluster = require('./cluster.js');
 const checks = require('./checks.js');
 const chat = require('./chat.js');
+const { waitListening } = require('./procs.js');
 
 // The client's browser build (also the iframe page's `sockjs_url`) and the
 // scenarios, as served to pages or injected into them.
@@ -56,13 +62,14 @@ const TEST_MS = 60000;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 function parseArgs(argv) {
-  const args = { server: process.env.SOCKJS_TEST_SERVER_BIN, chat: null, only: null, browser: true };
+  const args = { server: process.env.SOCKJS_TEST_SERVER_BIN, chat: null, only: null, browser: true, cluster: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--server') args.server = argv[++i];
     else if (a === '--only') args.only = argv[++i];
     else if (a === '--chat') args.chat = argv[++i];
     else if (a === '--no-browser') args.browser = false;
+    else if (a === '--cluster') args.cluster = true;
     else throw new Error(`unknown argument ${a}`);
   }
   if (!args.server) throw new Error('give the sockjs-test-server binary with --server PATH');
@@ -113,25 +120,6 @@ function startChat(bin, clientUrl) {
     env: { ...process.env, SOCKJS_ADDR: '127.0.0.1:0', SOCKJS_CLIENT_URL: clientUrl },
   });
   return waitListening(child, 'chat example');
-}
-
-// Resolves with the child and its port once it prints "listening on http://HOST:PORT".
-function waitListening(child, what) {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${what} did not start within 20 s`)), 20000);
-    child.on('error', reject);
-    child.on('exit', (code) => reject(new Error(`${what} exited early with ${code}`)));
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const m = /listening on http:\/\/([0-9.]+):([0-9]+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        child.removeAllListeners('exit');
-        resolve({ child, port: Number(m[2]) });
-      }
-    });
-  });
 }
 
 function withTimeout(promise, ms, what) {
@@ -288,6 +276,7 @@ async function main() {
         c.child.kill('SIGTERM');
       }
     }
+    if (args.cluster) await cluster.clusterSuite(runner, { server: args.server });
     // Another host name than the page's, so every request is cross-origin.
     if (args.browser) await browserSuite(runner, pageOrigin, `http://localhost:${port}`);
   } catch (err) {
