@@ -15,6 +15,16 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== rustdoc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
+echo "== cargo package: the library crates as crates.io would get them"
+# Packages sockjs-core, sockjs-server and sockjs-redis together: cargo
+# (1.90 and later) resolves each one's dependency on the others from the
+# packages just made (a local registry overlay), so nothing needs to be on
+# crates.io yet, and verifies each by building it from its tarball.
+# --allow-dirty so that the script also runs on a tree with uncommitted
+# changes; CI's tree is clean anyway.
+mkdir -p target
+cargo package --allow-dirty -p sockjs-core -p sockjs-server -p sockjs-redis 2>&1 | tee target/package-output.log
+
 echo "== fuzz targets compile (crate outside the workspace)"
 cargo check --quiet --manifest-path fuzz/Cargo.toml --bins
 
@@ -42,5 +52,7 @@ client_passed=$(tail -n 1 target/client-test-output.log | awk '{print $1}')
 client_failed=$(tail -n 1 target/client-test-output.log | awk '{print $3}')
 autobahn_passed=$(sed -n 's/^\([0-9]*\) cases passed$/\1/p' target/autobahn-output.log | tail -n 1)
 autobahn_passed=${autobahn_passed:-0}
-echo "== summary: cargo ${cargo_passed} passed, ${cargo_failed} failed, ${cargo_skipped} skipped; sockjs-client ${client_passed} passed, ${client_failed} failed; autobahn ${autobahn_passed} passed"
-echo "$((cargo_passed + client_passed + autobahn_passed)) passed, $((cargo_failed + client_failed)) failed"
+# One per crate built from its package (a failed one stops the script).
+packages_passed=$(grep -c '^ *Verifying ' target/package-output.log || true)
+echo "== summary: cargo ${cargo_passed} passed, ${cargo_failed} failed, ${cargo_skipped} skipped; sockjs-client ${client_passed} passed, ${client_failed} failed; autobahn ${autobahn_passed} passed; cargo package ${packages_passed} passed"
+echo "$((cargo_passed + client_passed + autobahn_passed + packages_passed)) passed, $((cargo_failed + client_failed)) failed"
