@@ -79,6 +79,8 @@ pub enum ClusterError {
 
 /// A cross-node adapter: set with [`crate::Config::cluster`]. When a service
 /// is built, [`Cluster::link`] is called once with its prefix and its hub.
+/// The crate documentation's [several nodes](crate#several-nodes) has a
+/// complete (in-memory) adapter.
 pub trait Cluster: Send + Sync + 'static {
     /// Connects the hub of service `service` (its prefix, such as `/chat`)
     /// to the other nodes: broadcasts from them are handed to

@@ -20,22 +20,23 @@ use crate::error::BoxError;
 
 /// Serves `service` on `listener` (HTTP/1.0, HTTP/1.1 with upgrades, and
 /// HTTP/2). Await the returned value to run; add
-/// [`Serve::with_graceful_shutdown`] to stop on a signal.
+/// [`Serve::with_graceful_shutdown`] to stop on a signal (see
+/// [graceful shutdown](crate#graceful-shutdown)).
 ///
 /// Each request carries the peer's [`SocketAddr`] in its extensions.
 ///
 /// ```no_run
 /// use sockjs_server::{serve, Config, Session, SockJsService};
+/// use std::time::Duration;
+/// # async fn echo(_: Session) {}
 /// # async fn run() -> std::io::Result<()> {
-/// async fn echo(mut s: Session) {
-///     while let Some(m) = s.recv().await {
-///         let _ = s.send(m).await;
-///     }
-/// }
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8081").await?;
+/// let listener = tokio::net::TcpListener::bind("0.0.0.0:8081").await?;
 /// let service = SockJsService::new(Config::new("/echo"), echo);
+/// // Runs until the process ends (see the crate documentation's
+/// // "Graceful shutdown" to stop it); the limits are per server.
 /// serve(listener, service)
-///     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+///     .max_connections(50_000)
+///     .write_timeout(Some(Duration::from_secs(10)))
 ///     .await
 /// # }
 /// ```

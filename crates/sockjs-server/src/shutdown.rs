@@ -23,24 +23,31 @@ pub(crate) trait OnShutdown: Send + Sync {
 /// Cloning gives another handle to the same shutdown. Every `Config` starts
 /// with a handle of its own; [`crate::SockJsService::shutdown_handle`]
 /// returns it. Trigger it from the same signal that stops your HTTP
-/// server, whichever server that is:
+/// server, whichever server that is, and pass [`Shutdown::triggered`] to
+/// that server as its graceful-shutdown signal ([a complete
+/// server](crate#graceful-shutdown)). Services given the same handle stop
+/// together:
 ///
-/// ```no_run
-/// use sockjs_server::{serve, Config, Session, Shutdown, SockJsService};
+/// ```
+/// use http::{Request, StatusCode};
+/// use http_body_util::Empty;
+/// use sockjs_server::{Config, Session, Shutdown, SockJsService};
+/// use tower::ServiceExt;
 /// # async fn echo(_: Session) {}
-/// # async fn run() -> std::io::Result<()> {
+///
+/// # #[tokio::main]
+/// # async fn main() {
 /// let shutdown = Shutdown::new();
-/// let service = SockJsService::new(Config::new("/echo").shutdown(shutdown.clone()), echo);
-/// let on_signal = shutdown.clone();
-/// tokio::spawn(async move {
-///     let _ = tokio::signal::ctrl_c().await;
-///     on_signal.trigger();
-/// });
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8081").await?;
-/// // Stops accepting once triggered, then waits for connections to end.
-/// serve(listener, service)
-///     .with_graceful_shutdown(shutdown.triggered())
-///     .await
+/// let chat = SockJsService::new(Config::new("/chat").shutdown(shutdown.clone()), echo);
+/// let news = SockJsService::new(Config::new("/news").shutdown(shutdown.clone()), echo);
+///
+/// shutdown.trigger();
+/// // Both now refuse to open sessions.
+/// for (service, path) in [(chat, "/chat/000/s1/xhr"), (news, "/news/000/s1/xhr")] {
+///     let open = Request::post(path).body(Empty::<bytes::Bytes>::new()).unwrap();
+///     let res = service.oneshot(open).await.unwrap();
+///     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+/// }
 /// # }
 /// ```
 #[derive(Clone, Default)]
