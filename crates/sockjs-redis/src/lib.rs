@@ -10,6 +10,11 @@
 //! [`sockjs_server::Hub::cluster_sessions`] ask every node (a request and
 //! replies over Redis, within [`RedisCluster::query_timeout`]).
 //!
+//! A chat served by one of several nodes: start the same program on each,
+//! with the same Redis and a node name of its own. (It needs a Redis
+//! server, so this example is compiled but not run by the doc tests; the
+//! crate's tests do the same on a `redis-server` they start.)
+//!
 //! ```no_run
 //! use sockjs_redis::RedisCluster;
 //! use sockjs_server::{serve, Config, Session, SockJsService};
@@ -17,18 +22,33 @@
 //! async fn chat(mut session: Session) {
 //!     let hub = session.hub();
 //!     while let Some(msg) = session.recv().await {
-//!         // Every session on every node, this one included.
-//!         hub.to_all().send(msg);
+//!         if msg == "/online" {
+//!             // Asks every node, over Redis.
+//!             let reply = match hub.cluster_count(None).await {
+//!                 Ok(n) => format!("{n} online"),
+//!                 Err(e) => format!("unknown: {e}"),
+//!             };
+//!             let _ = session.send(reply).await;
+//!         } else {
+//!             // Every session on every node, this one included.
+//!             hub.to_all().send(msg);
+//!         }
 //!     }
 //! }
 //!
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     let cluster = RedisCluster::new("redis://127.0.0.1:6379/", "node-1")?;
-//!     let config = Config::new("/chat").cluster(cluster);
-//!     let service = SockJsService::new(config, chat);
+//!     let node = std::env::var("NODE_NAME")?; // node-1, node-2, ...
+//!     let cluster = RedisCluster::new("redis://127.0.0.1:6379/", node)?;
+//!     let service = SockJsService::new(Config::new("/chat").cluster(cluster), chat);
+//!     let shutdown = service.shutdown_handle();
+//!     let on_signal = shutdown.clone();
+//!     tokio::spawn(async move {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!         on_signal.trigger();
+//!     });
 //!     let listener = tokio::net::TcpListener::bind("0.0.0.0:8081").await?;
-//!     serve(listener, service).await?;
+//!     serve(listener, service).with_graceful_shutdown(shutdown.triggered()).await?;
 //!     Ok(())
 //! }
 //! ```
