@@ -16,10 +16,12 @@ echo "== rustdoc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 echo "== cargo package: the library crates as crates.io would get them"
-# Packages sockjs-core, sockjs-server and sockjs-redis together: cargo
-# (1.90 and later) resolves each one's dependency on the others from the
-# packages just made (a local registry overlay), so nothing needs to be on
-# crates.io yet, and verifies each by building it from its tarball.
+# Packages sockjs-core, sockjs-server and sockjs-redis together: a recent
+# cargo (checked with 1.95) resolves each one's dependency on the others
+# from the packages just made (a local registry overlay), so none needs to
+# be on crates.io yet, and verifies each by building it from its tarball.
+# The other members are publish = false (test support, load generator,
+# test server) and are not packaged.
 # --allow-dirty so that the script also runs on a tree with uncommitted
 # changes; CI's tree is clean anyway.
 mkdir -p target
