@@ -36,6 +36,9 @@ bash scripts/install-services.sh
 echo "== cargo test"
 mkdir -p target
 cargo test --workspace 2>&1 | tee target/test-output.log
+# The optional features' own tests (axum's ConnectInfo; metrics are also
+# exercised end to end by e2e/tests/metrics.rs through the test server).
+cargo test -p sockjs-server --features metrics,axum --test mount --test session_api 2>&1 | tee -a target/test-output.log
 
 echo "== sockjs-client end to end (Node and headless Chromium)"
 ./scripts/client-tests.sh 2>&1 | tee target/client-test-output.log

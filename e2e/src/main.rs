@@ -33,6 +33,10 @@
 //! `sockjs-redis`, under the node name of `--node-id`, else `node-<pid>`),
 //! and `/_stats` gains a `"_cluster"` member: the adapter's counters and
 //! the messages whose cross-node part it reported as not delivered.
+//! `--metrics ADDR` (e.g. `127.0.0.1:9100`, or port 0 for a free one)
+//! serves the library's metrics in the Prometheus text format at
+//! `http://ADDR/metrics` and prints `sockjs-test-server metrics on URL`
+//! before the listening line.
 
 use sockjs_server::{
     serve, BoxError, Config, CorsDecision, JSessionId, NotFound, ResponseBody, Session, Shutdown, SockJsBody,
@@ -43,6 +47,7 @@ use std::time::Duration;
 use tower::Layer;
 
 mod cluster;
+mod metrics;
 mod node_id;
 
 #[derive(Default)]
@@ -80,6 +85,7 @@ struct Args {
     stats: bool,
     node_id: Option<http::HeaderValue>,
     redis: Option<String>,
+    metrics: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -96,6 +102,7 @@ fn parse_args() -> Result<Args, String> {
         stats: false,
         node_id: None,
         redis: None,
+        metrics: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -131,6 +138,7 @@ fn parse_args() -> Result<Args, String> {
             "--stats" => a.stats = true,
             "--node-id" => a.node_id = Some(node_id::header_value(&val()?)?),
             "--redis" => a.redis = Some(val()?),
+            "--metrics" => a.metrics = Some(val()?),
             "-h" | "--help" => {
                 return Err(
                     "usage: sockjs-test-server [--host H] [--port P] [--sockjs-url URL] \
@@ -141,7 +149,7 @@ fn parse_args() -> Result<Args, String> {
                             [--write-timeout-ms N] [--max-header-bytes N] [--frame-timeout-ms N] \
                             [--receiver-grace-ms N] [--xhr-send-settle-ms N] [--max-messages-per-send N] \
                             [--inbound-capacity N] [--max-queued-bytes N] [--max-session-id-len N] \
-                            [--grace-period-ms N] [--allow-origin PATTERN]... [--stats] [--node-id NAME] [--redis URL]"
+                            [--grace-period-ms N] [--allow-origin PATTERN]... [--stats] [--node-id NAME] [--redis URL] [--metrics ADDR]"
                         .into(),
                 )
             }
@@ -247,6 +255,13 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    // Before any service is built: each takes its metric handles then.
+    if let Some(addr) = &args.metrics {
+        if let Err(e) = metrics::start(addr).await {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    }
     let shutdown = Shutdown::new();
     let base = |prefix: &str| {
         let mut c = Config::new(prefix)

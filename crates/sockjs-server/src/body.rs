@@ -274,6 +274,7 @@ impl ReceiverBody {
             return Poll::Ready(Some(self.wrap(&out.frame, out.is_close)));
         }
         if self.heartbeat.as_mut().poll(cx).is_ready() {
+            self.shared.meters.heartbeat();
             return Poll::Ready(Some(self.wrap(HEARTBEAT, false)));
         }
         Poll::Pending

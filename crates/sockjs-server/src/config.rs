@@ -65,6 +65,7 @@ pub struct Config {
     pub(crate) websocket_frame_timeout: Option<Duration>,
     pub(crate) shutdown: crate::Shutdown,
     pub(crate) cluster: Option<ClusterHandle>,
+    pub(crate) trusted_proxies: Vec<crate::ProxyNet>,
 }
 
 /// The configured cluster adapter (a `Debug` wrapper).
@@ -124,7 +125,28 @@ impl Config {
             websocket_frame_timeout: Some(Duration::from_secs(30)),
             shutdown: crate::Shutdown::new(),
             cluster: None,
+            trusted_proxies: Vec::new(),
         }
+    }
+
+    /// The proxies (load balancers) whose `X-Forwarded-For` header tells
+    /// the client's address to [`Session::remote_addr`](crate::Session::remote_addr).
+    /// A request from any other peer is taken at its word: its own address,
+    /// whatever headers it sends, since anyone can write `X-Forwarded-For`.
+    /// From a trusted peer, the header is read from its right end past
+    /// every trusted proxy to the first address that is not one. None by
+    /// default.
+    ///
+    /// ```
+    /// use sockjs_server::{Config, ProxyNet};
+    /// let haproxy: ProxyNet = "10.0.0.0/24".parse().unwrap();
+    /// let config = Config::new("/echo")
+    ///     .trusted_proxies([haproxy, ProxyNet::from(std::net::Ipv4Addr::LOCALHOST)]);
+    /// # let _ = config;
+    /// ```
+    pub fn trusted_proxies(mut self, proxies: impl IntoIterator<Item = crate::ProxyNet>) -> Self {
+        self.trusted_proxies = proxies.into_iter().collect();
+        self
     }
 
     /// The path prefix the service answers under, matched on whole path

@@ -28,7 +28,10 @@ where
     let (parts, body) = req.into_parts();
     match dispatch(&state, parts, body).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(e) => {
+            state.meters.refused(&e);
+            e.into_response()
+        }
     }
 }
 

@@ -290,10 +290,11 @@
 //! }
 //! ```
 //!
-//! Run it with `axum::serve(listener, app)` (see the next section).
-//! [`Session::remote_addr`] is read from a [`std::net::SocketAddr`] request
-//! extension, which [`serve`] sets and `axum::serve` does not: the
-//! repository's `examples/echo.rs` copies it from axum's `ConnectInfo`.
+//! Run it with `axum::serve(listener, app)` (see the next section). For
+//! [`Session::remote_addr`] under axum, serve
+//! `app.into_make_service_with_connect_info::<SocketAddr>()` and enable
+//! this crate's `axum` feature (see [the client's
+//! address](#the-clients-address)).
 //!
 //! # Graceful shutdown
 //!
@@ -433,6 +434,32 @@
 //! session id. A handler that panics is logged at `error` and its session
 //! is closed with 1011 "Internal error"; nothing else is affected.
 //!
+//! # Metrics and tracing
+//!
+//! With the `metrics` cargo feature the crate counts through the
+//! [`metrics`](https://docs.rs/metrics) facade (to any recorder, e.g.
+//! `metrics-exporter-prometheus`): live sessions by transport, sessions
+//! opened and closed by close code, messages and bytes in and out, heartbeats,
+//! 2010 refusals, refused origins, limits hit, pong timeouts, handler panics
+//! and the outbound queue depth. Install the recorder before building the
+//! services: each service takes its handles when it is created. Without the
+//! feature nothing is counted and nothing is linked. In the session span,
+//! `session opened` and `session closed` (with `code` and `reason`) are
+//! `debug` events; refusals are logged once each, at `debug` (a client can
+//! cause them at will) or `info` for a full server (`max_sessions`);
+//! nothing is logged per message above `trace`. The names, labels and
+//! events are listed in `docs/OBSERVABILITY.md`.
+//!
+//! # The client's address
+//!
+//! [`Session::remote_addr`], [`Session::headers`] and [`Session::url`]
+//! reflect the session's latest receiving request (on the HTTP transports
+//! each poll may come on another connection, as with sockjs-node). The
+//! address is the one the server put in the request: [`serve`] does, and
+//! with the `axum` feature axum's `ConnectInfo<SocketAddr>` is read too.
+//! Behind a load balancer, [`Config::trusted_proxies`] names the proxies
+//! whose `X-Forwarded-For` is believed; nobody else's is.
+//!
 //! # Hardening
 //!
 //! Every limit has a default meant for the open internet; each option's
@@ -457,7 +484,8 @@
 // service (tower glue) -> dispatch -> pages | transport::{receive, send} |
 // ws::handshake -> ws::session -> state (registry, expiry, handler tasks)
 // -> session (the application's handle) -> shared (the per-session state)
-// -> body / clock; config, cors, error and shutdown are leaves.
+// -> body / clock; config, cors, error, proxy, telemetry and shutdown
+// are leaves.
 mod body;
 mod clock;
 mod cluster;
@@ -468,6 +496,7 @@ mod error;
 mod handler;
 mod hub;
 mod pages;
+mod proxy;
 mod registry;
 mod sender;
 mod serve;
@@ -476,6 +505,7 @@ mod session;
 mod shared;
 mod shutdown;
 mod state;
+mod telemetry;
 mod transport;
 mod ws;
 
@@ -485,6 +515,7 @@ pub use config::{BaseUrl, Config, OriginPattern, OriginPatternError, Transport, 
 pub use cors::{CookieFn, Cors, CorsDecision, JSessionId};
 pub use handler::Handler;
 pub use hub::{Broadcast, Hub};
+pub use proxy::{ProxyNet, ProxyNetError};
 pub use sender::SessionSender;
 pub use serve::{serve, Serve};
 pub use service::{BoxError, NotFound, ResponseBody, ResponseFuture, SockJsLayer, SockJsService};

@@ -246,6 +246,13 @@ where
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
+                        // hyper answered 431 to a header section over the limits.
+                        if e.downcast_ref::<hyper::Error>()
+                            .is_some_and(hyper::Error::is_parse_too_large)
+                        {
+                            crate::telemetry::header_limit();
+                            tracing::debug!("request refused: header section too large (431)");
+                        }
                         tracing::trace!(error = %e, "connection ended with an error");
                     }
                 });

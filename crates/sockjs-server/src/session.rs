@@ -222,20 +222,37 @@ impl Session {
         self.info.transport
     }
 
-    /// The peer's address, when the server put one in the request
-    /// extensions (as [`crate::serve`] does).
+    /// What the latest request of the session told: the opening one, or
+    /// on the HTTP transports a later poll or stream.
+    fn request(&self) -> Arc<ConnInfo> {
+        self.shared.latest().unwrap_or_else(|| self.info.clone())
+    }
+
+    /// The peer's address.
+    ///
+    /// It is the address of the connection that carried the session's
+    /// latest request (on the HTTP transports each poll or stream may come
+    /// on another connection, as with sockjs-node), found in the request's
+    /// extensions: a `SocketAddr` (as [`crate::serve`] puts there) or, with
+    /// the `axum` feature, axum's `ConnectInfo<SocketAddr>` (from
+    /// `into_make_service_with_connect_info::<SocketAddr>()`). When that
+    /// peer is one of [`Config::trusted_proxies`](crate::Config::trusted_proxies),
+    /// the client's address is taken from `X-Forwarded-For` instead (with
+    /// port 0, since the header carries none). `None` when the server put
+    /// no address in the request.
     pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.info.remote_addr
+        self.request().remote_addr
     }
 
-    /// The URL (path and query) of the request that opened the session.
-    pub fn url(&self) -> &str {
-        &self.info.url
+    /// The URL (path and query) of the session's latest request (see
+    /// [`Session::remote_addr`]).
+    pub fn url(&self) -> String {
+        self.request().url.clone()
     }
 
-    /// The path of the request that opened the session.
-    pub fn path(&self) -> &str {
-        &self.info.path
+    /// The path of the session's latest request.
+    pub fn path(&self) -> String {
+        self.request().path.clone()
     }
 
     /// The service's prefix.
@@ -244,9 +261,10 @@ impl Session {
     }
 
     /// The whitelisted request headers (referer, x-forwarded-for, host,
-    /// user-agent, ...; never cookies) of the request that opened the session.
-    pub fn headers(&self) -> &HeaderMap {
-        &self.info.headers
+    /// user-agent, ...; never cookies) of the session's latest request (see
+    /// [`Session::remote_addr`]).
+    pub fn headers(&self) -> HeaderMap {
+        self.request().headers.clone()
     }
 
     /// A cloneable handle that can send to and close this session from other tasks.

@@ -70,6 +70,11 @@ pub(crate) struct Shared {
     pub(crate) sid: SessionId,
     /// The application's typed per-session data.
     pub(crate) data: Mutex<http::Extensions>,
+    /// What the latest request of an HTTP session told, once a request
+    /// after the opening one came (see `Session::headers`).
+    latest: Mutex<Option<Arc<ConnInfo>>>,
+    /// This session's metrics (nothing without the `metrics` feature).
+    pub(crate) meters: crate::telemetry::SessionMeters,
     inner: Mutex<Inner>,
     /// Wakes senders waiting for queue room.
     space: Notify,
@@ -123,11 +128,15 @@ impl Shared {
         core: sockjs_core::Session,
         inbound: mpsc::Sender<String>,
         slow_consumer: Option<Duration>,
+        meters: crate::telemetry::SessionMeters,
     ) -> Arc<Shared> {
+        meters.opened();
         Arc::new(Shared {
             id,
             sid,
             data: Mutex::new(http::Extensions::new()),
+            latest: Mutex::new(None),
+            meters,
             inner: Mutex::new(Inner {
                 core,
                 waker: None,
@@ -149,6 +158,17 @@ impl Shared {
         // A panic while holding this lock cannot leave the state machine
         // half-updated in a way later calls would misread, so recover.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records what a later request of the session told (its URL, headers
+    /// and peer), as sockjs-node does on every request of a session.
+    pub(crate) fn set_latest(&self, info: ConnInfo) {
+        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(info));
+    }
+
+    /// What the latest request after the opening one told, if any came.
+    pub(crate) fn latest(&self) -> Option<Arc<ConnInfo>> {
+        self.latest.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub(crate) fn attach(&self) -> Attach {
@@ -195,8 +215,12 @@ impl Shared {
     /// there is none.
     pub(crate) fn poll_frame(&self, rid: ReceiverId, waker: &Waker) -> Option<Outgoing> {
         let mut g = self.lock();
+        let depth = g.core.queued();
         match g.core.next_frame(rid) {
             Some(out) => {
+                if depth > 0 {
+                    self.meters.queue_depth(depth);
+                }
                 if out.freed_space {
                     g.full_since = None;
                     self.space.notify_waiters();
@@ -229,6 +253,7 @@ impl Shared {
             let mut g = self.lock();
             let msgs = g.core.drain();
             if !msgs.is_empty() {
+                self.meters.queue_depth(msgs.len());
                 g.full_since = None;
                 self.space.notify_waiters();
                 return Poll::Ready(Ok(msgs));
@@ -275,7 +300,7 @@ impl Shared {
         let ev = g.core.take_close_event();
         if let Some(ev) = ev {
             g.inbound = None;
-            tracing::debug!(session = %short_id(&self.id), code = ev.code, reason = %ev.reason, "session closing");
+            self.meters.closed(ev.code);
             g.close_event = Some(ev);
             drop(g);
             self.closed.notify_waiters();
@@ -332,8 +357,9 @@ impl Shared {
     /// still go first) and the message is handed back as `Closed`.
     fn try_push(&self, msg: String) -> Result<(), PushError> {
         let mut g = self.lock();
+        let len = msg.len();
         match g.core.push(msg) {
-            Ok(()) => {}
+            Ok(()) => self.meters.sent(len),
             Err(PushError::Full(m)) => {
                 let now = tokio::time::Instant::now();
                 let since = *g.full_since.get_or_insert(now);
@@ -367,9 +393,11 @@ impl Shared {
     pub(crate) fn push_shared(&self, msg: sockjs_core::SharedMessage) -> bool {
         let mut g = self.lock();
         let limits = g.core.limits();
+        let len = msg.len();
         let Some(over) = g.core.push_shared(msg) else {
             return false;
         };
+        self.meters.sent(len);
         if over {
             let now = tokio::time::Instant::now();
             let since = *g.full_since.get_or_insert(now);
@@ -428,6 +456,11 @@ impl Shared {
                 None => notified.await,
             }
         }
+    }
+
+    /// The close event, if the session is closing.
+    pub(crate) fn close_event_now(&self) -> Option<CloseEvent> {
+        self.lock().close_event.clone()
     }
 
     pub(crate) async fn wait_closed(&self) -> CloseEvent {

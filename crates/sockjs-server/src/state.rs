@@ -34,6 +34,8 @@ pub(crate) struct State<H> {
     pub(crate) etag: HeaderValue,
     /// Live sessions, counted by [`SessionSlot`]s (bounded by `max_sessions`).
     live: Arc<AtomicUsize>,
+    /// The service's metrics (nothing without the `metrics` feature).
+    pub(crate) meters: crate::telemetry::ServiceMeters,
 }
 
 /// One reserved place among a service's live sessions, given back when
@@ -117,7 +119,8 @@ impl<H: Handler> State<H> {
     ) -> (Arc<Shared>, Session) {
         let (tx, rx) = tokio::sync::mpsc::channel(self.config.inbound_capacity);
         let core = sockjs_core::Session::new(now(), self.config.disconnect_delay, self.queue_limits());
-        let shared = Shared::new(id, sid, core, tx, self.config.slow_consumer_timeout);
+        let meters = self.meters.session(info.transport);
+        let shared = Shared::new(id, sid, core, tx, self.config.slow_consumer_timeout, meters);
         self.hub.register(SessionSender::new(shared.clone()));
         let session = Session::new(shared.clone(), rx, Arc::new(info), self.hub.clone());
         (shared, session)
@@ -141,21 +144,49 @@ impl<H: Handler> State<H> {
         // handler drops its `Session` while unwinding (closing it with
         // 1011), but a hand-written future would only drop it later.
         let guard = session.sender();
+        span.in_scope(|| tracing::debug!(remote = ?session.remote_addr(), "session opened"));
+        let meters = self.meters.clone();
         let app = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handler.call(session))) {
             Ok(app) => app,
             Err(panic) => {
                 let _entered = span.enter();
+                meters.handler_panicked();
                 panicked(&guard, panic.as_ref());
+                log_close(&guard.shared.close_event_now());
                 return;
             }
         };
         tokio::spawn(
             async move {
                 let mut app = std::panic::AssertUnwindSafe(app).catch_unwind();
-                // Awaited by reference: the future (and a `Session` it owns)
-                // is dropped only after `panicked` closed the session.
-                if let Err(panic) = (&mut app).await {
+                let closed = guard.shared.wait_closed();
+                tokio::pin!(closed);
+                // The close is logged when it happens, whether the
+                // application is still running or not.
+                let mut logged = false;
+                let ended = loop {
+                    tokio::select! {
+                        biased;
+                        // Awaited by reference: the future (and a `Session`
+                        // it owns) is dropped only after `panicked` closed
+                        // the session.
+                        r = &mut app => break r,
+                        ev = &mut closed, if !logged => {
+                            log_close(&Some(ev));
+                            logged = true;
+                        }
+                    }
+                };
+                if let Err(panic) = ended {
+                    meters.handler_panicked();
                     panicked(&guard, panic.as_ref());
+                }
+                drop(app);
+                if !logged {
+                    // The application's end closed the session (its
+                    // `Session` was dropped), unless it handed the session
+                    // to another task: then this waits for that close.
+                    log_close(&Some(closed.await));
                 }
             }
             .instrument(span),
@@ -178,7 +209,6 @@ impl<H: Handler> State<H> {
         let (shared, session) = self.start_session(self.next_id(), key.clone(), info());
         map.insert(key, shared.clone());
         drop(map);
-        tracing::debug!(session = %short_id(id), transport = %session.transport(), "session opened");
         tokio::spawn(expiry_timer(Arc::downgrade(self), shared.clone(), slot));
         self.spawn_handler(session);
         Ok(shared)
@@ -215,6 +245,7 @@ pub(crate) fn new_state<H: Handler>(config: Config, handler: H) -> Arc<State<H>>
     let etag = HeaderValue::from_str(&format!("\"{hex}\"")).unwrap_or(HeaderValue::from_static("\"sockjs\""));
     let shutdown = config.shutdown.clone();
     let hub = Hub::new(&config.prefix, config.cluster.as_ref());
+    let meters = crate::telemetry::ServiceMeters::new(&config.prefix);
     let state = Arc::new(State {
         config,
         handler,
@@ -225,6 +256,7 @@ pub(crate) fn new_state<H: Handler>(config: Config, handler: H) -> Arc<State<H>>
         iframe: Bytes::from(iframe),
         etag,
         live: Arc::new(AtomicUsize::new(0)),
+        meters,
     });
     let weak: std::sync::Weak<dyn OnShutdown> = Arc::downgrade(&state) as std::sync::Weak<State<H>>;
     shutdown.register(weak);
@@ -236,6 +268,20 @@ impl<H: Handler> OnShutdown for State<H> {
         let (code, reason) = SHUTTING_DOWN;
         self.close_all(code, reason);
     }
+}
+
+/// The address of the connection that carried a request, as the server
+/// put it in the request's extensions.
+fn peer_addr(parts: &Parts) -> Option<std::net::SocketAddr> {
+    let found = parts.extensions.get::<std::net::SocketAddr>().copied();
+    #[cfg(feature = "axum")]
+    let found = found.or_else(|| {
+        parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0)
+    });
+    found
 }
 
 /// Builds what the application learns about the request that opened a session.
@@ -259,7 +305,8 @@ pub(crate) fn conn_info(config: &Config, parts: &Parts, transport: Transport) ->
     }
     ConnInfo {
         transport,
-        remote_addr: parts.extensions.get::<std::net::SocketAddr>().copied(),
+        remote_addr: peer_addr(parts)
+            .map(|peer| crate::proxy::client_addr(peer, &parts.headers, &config.trusted_proxies)),
         url: parts
             .uri
             .path_and_query()
@@ -267,6 +314,13 @@ pub(crate) fn conn_info(config: &Config, parts: &Parts, transport: Transport) ->
         path: parts.uri.path().to_owned(),
         prefix: config.prefix.clone(),
         headers,
+    }
+}
+
+/// The session span's close event.
+fn log_close(ev: &Option<sockjs_core::CloseEvent>) {
+    if let Some(ev) = ev {
+        tracing::debug!(code = ev.code, reason = %ev.reason, "session closed");
     }
 }
 

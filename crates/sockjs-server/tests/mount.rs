@@ -243,3 +243,28 @@ async fn serve_answers_plain_requests_on_the_wire() {
         .unwrap()
         .unwrap();
 }
+
+/// With the `axum` feature, `remote_addr()` reads axum's `ConnectInfo`
+/// (`into_make_service_with_connect_info`) under `axum::serve`.
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn remote_addr_from_axum_connect_info() {
+    use std::net::SocketAddr;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (handler, mut rx) = capture_handler();
+    let app = router().layer(SockJsLayer::new(Config::new("/echo"), handler));
+    let server =
+        tokio::spawn(axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).into_future());
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mine = stream.local_addr().unwrap();
+    stream
+        .write_all(b"POST /echo/000/ci/xhr HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    read_until(&mut stream, &mut buf, "o\n").await;
+    let s = next_session(&mut rx).await;
+    assert_eq!(s.remote_addr(), Some(mine));
+    server.abort();
+}

@@ -322,11 +322,13 @@ async fn url_path_prefix_and_transport() {
     assert_eq!(s.transport().name(), "xhr-polling");
     assert_eq!(s.remote_addr(), None);
 
-    // Later requests of the same session do not change what it reports.
+    // Like sockjs-node: the URL is the latest request's; the transport
+    // stays the one the session was opened with.
     drop(r);
-    let r = call(&svc, post("/chat/echo/123/s1/xhr_streaming?other=1", "")).await;
+    let r = call(&svc, post("/chat/echo/123/s1/xhr?t=43", "")).await;
     drop(r);
-    assert_eq!(s.url(), "/chat/echo/123/s1/xhr?t=42&x=%20y");
+    assert_eq!(s.url(), "/chat/echo/123/s1/xhr?t=43");
+    assert_eq!(s.path(), "/chat/echo/123/s1/xhr");
     assert_eq!(s.transport(), Transport::XhrPolling);
 
     for (method, uri, transport) in [
@@ -338,7 +340,7 @@ async fn url_path_prefix_and_transport() {
         let r = call(&svc, request(method, uri, &[], "")).await;
         assert_eq!(r.status(), 200, "{uri}");
         let s = next_session(&mut rx).await;
-        assert_eq!((s.transport(), s.url()), (transport, uri));
+        assert_eq!((s.transport(), s.url().as_str()), (transport, uri));
     }
 }
 
@@ -427,4 +429,93 @@ async fn the_sink_waits_for_queue_room_and_fails_once_closed() {
     assert_eq!(poll(&svc, "/echo/000/s1").await, "a[\"3\"]\n");
     sender.close(3001, "bye");
     assert_eq!(SinkExt::send(&mut session, "late").await, Err(SendError::Closed));
+}
+
+#[tokio::test]
+async fn headers_url_and_peer_follow_the_latest_request() {
+    let (svc, mut rx) = capture_service(Config::new("/echo"));
+    let first: SocketAddr = "127.0.0.1:40001".parse().unwrap();
+    let mut req = request("POST", "/echo/000/s1/xhr?t=1", &[("user-agent", "agent/1")], "");
+    req.extensions_mut().insert(first);
+    assert_eq!(status_text(call(&svc, req).await).await, (200, "o\n".to_owned()));
+    let s = next_session(&mut rx).await;
+    assert_eq!(
+        (
+            s.remote_addr(),
+            s.url(),
+            s.headers()["user-agent"].to_str().unwrap().to_owned()
+        ),
+        (Some(first), "/echo/000/s1/xhr?t=1".to_owned(), "agent/1".to_owned())
+    );
+
+    // The next poll comes on another connection, with other headers.
+    let second: SocketAddr = "127.0.0.1:40002".parse().unwrap();
+    let mut req = request(
+        "POST",
+        "/echo/000/s1/xhr?t=2",
+        &[("user-agent", "agent/2"), ("referer", "https://x.example/")],
+        "",
+    );
+    req.extensions_mut().insert(second);
+    let poll = tokio::spawn({
+        let svc = svc.clone();
+        async move { status_text(call(&svc, req).await).await }
+    });
+    // Observable: the poll is attached once a message sent now reaches it.
+    s.send("m").await.unwrap();
+    assert_eq!(poll.await.unwrap(), (200, "a[\"m\"]\n".to_owned()));
+    assert_eq!(s.remote_addr(), Some(second));
+    assert_eq!(s.url(), "/echo/000/s1/xhr?t=2");
+    let h = s.headers();
+    assert_eq!(
+        (h["user-agent"].to_str().unwrap(), h["referer"].to_str().unwrap()),
+        ("agent/2", "https://x.example/")
+    );
+
+    // An xhr_send is not a receiving request: it changes nothing.
+    let third: SocketAddr = "127.0.0.1:40003".parse().unwrap();
+    let mut req = request("POST", "/echo/000/s1/xhr_send", &[("user-agent", "agent/3")], "[]");
+    req.extensions_mut().insert(third);
+    assert_eq!(call(&svc, req).await.status(), 204);
+    assert_eq!(s.remote_addr(), Some(second));
+    assert_eq!(s.headers()["user-agent"], "agent/2");
+}
+
+#[tokio::test]
+async fn forwarded_for_is_believed_only_from_trusted_proxies() {
+    let proxies = ["10.0.0.0/8".parse().unwrap(), "::1".parse().unwrap()];
+    let (svc, mut rx) = capture_service(Config::new("/echo").trusted_proxies(proxies));
+    let open = |session: &str, peer: &str, xff: &[&str]| {
+        let mut headers: Vec<(&str, &str)> = xff.iter().map(|v| ("x-forwarded-for", *v)).collect();
+        headers.push(("user-agent", "t"));
+        let mut req = request("POST", &format!("/echo/000/{session}/xhr"), &headers, "");
+        req.extensions_mut().insert(peer.parse::<SocketAddr>().unwrap());
+        req
+    };
+    let cases: [(&str, &str, &[&str], &str); 5] = [
+        // From the proxy: the client it names.
+        ("a", "10.1.2.3:5000", &["203.0.113.9"], "203.0.113.9:0"),
+        // Through two trusted proxies, a forged entry on the left ignored.
+        (
+            "b",
+            "10.1.2.3:5000",
+            &["6.6.6.6, 198.51.100.4, 10.0.0.7"],
+            "198.51.100.4:0",
+        ),
+        // From anyone else: its own address, whatever it claims.
+        ("c", "192.0.2.50:6000", &["203.0.113.9"], "192.0.2.50:6000"),
+        // A trusted peer without the header: itself.
+        ("d", "[::1]:7000", &[], "[::1]:7000"),
+        // IPv6 client behind an IPv6 proxy.
+        ("e", "[::1]:7000", &["2001:db8::5"], "[2001:db8::5]:0"),
+    ];
+    for (session, peer, xff, want) in cases {
+        assert_eq!(call(&svc, open(session, peer, xff)).await.status(), 200);
+        let s = next_session(&mut rx).await;
+        assert_eq!(
+            s.remote_addr(),
+            Some(want.parse().unwrap()),
+            "{session}: {peer} {xff:?}"
+        );
+    }
 }

@@ -42,24 +42,78 @@ impl std::io::Write for Captured {
     }
 }
 
+/// What this test binary logged, at debug and above. One global subscriber
+/// for the binary (a thread-local one can miss spans whose interest another
+/// test thread cached first).
+fn logs() -> Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let sink = logs.clone();
+        tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .finish()
+            .try_init()
+            .expect("the only global subscriber");
+        logs
+    })
+    .clone()
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn open_and_close_are_logged_in_the_session_span() {
+    let logs = logs();
+    let svc = SockJsService::new(Config::new("/spans"), fragile);
+    let (_, body) = status_text(call(&svc, post("/spans/000/logged1/xhr", "")).await).await;
+    assert_eq!(body, "o\n");
+    // The service's shutdown closes the session with 1001.
+    svc.shutdown_handle().trigger();
+    let (_, body) = status_text(call(&svc, post("/spans/000/logged1/xhr", "")).await).await;
+    assert_eq!(body, "c[1001,\"Server is shutting down\"]\n");
+    // The span names the session by a short prefix of its id (a secret).
+    let span = "sockjs.session{prefix=/spans transport=xhr-polling session=logg}";
+    let mut text = String::new();
+    // The close event is written by the handler's task: wait for it.
+    for _ in 0..500 {
+        text = logs.text();
+        if text.lines().any(|l| l.contains(span) && l.contains("session closed")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mine: Vec<&str> = text.lines().filter(|l| l.contains(span)).collect();
+    let opened = mine
+        .iter()
+        .find(|l| l.contains("session opened"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(opened.contains("DEBUG"), "{opened}");
+    let closed = mine
+        .iter()
+        .find(|l| l.contains("session closed"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(closed.contains("DEBUG"), "{closed}");
+    assert!(closed.contains("code=1001"), "{closed}");
+    assert!(closed.contains("reason=Server is shutting down"), "{closed}");
+    assert_eq!(
+        mine.iter().filter(|l| l.contains("session closed")).count(),
+        1,
+        "{mine:#?}"
+    );
+    // Nothing per message at info or above.
+    assert!(!mine.iter().any(|l| l.contains(" INFO ")), "{mine:#?}");
+}
+
 #[tokio::test]
 async fn a_panicking_handler_closes_its_session_and_nothing_else() {
-    // One global subscriber for this test binary (a thread-local one can
-    // miss spans whose interest another test thread cached first).
-    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
-    let logs = LOGS
-        .get_or_init(|| {
-            let logs = Captured::default();
-            let sink = logs.clone();
-            tracing_subscriber::fmt()
-                .with_writer(move || sink.clone())
-                .with_ansi(false)
-                .finish()
-                .try_init()
-                .expect("the only global subscriber");
-            logs
-        })
-        .clone();
+    let logs = logs();
     let svc = SockJsService::new(Config::new("/x"), fragile);
 
     let (status, body) = status_text(call(&svc, post("/x/000/bad/xhr", "")).await).await;

@@ -47,6 +47,8 @@ pub struct Server {
     pub authority: String,
     /// `http://host:port`.
     pub base: String,
+    /// What the server printed before its `listening on` line.
+    pub printed: Vec<String>,
     child: Option<Child>,
     // Closing this pipe makes the wrapper shell kill the server, even if this process dies.
     guard: Option<ChildStdin>,
@@ -65,6 +67,7 @@ impl Server {
         Server {
             authority,
             base,
+            printed: Vec::new(),
             child: None,
             guard: None,
         }
@@ -100,6 +103,7 @@ impl Server {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut printed = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(line) = rx.recv_timeout(left) else {
@@ -109,10 +113,12 @@ impl Server {
             };
             if let Some(url) = line.trim().strip_prefix("sockjs-test-server listening on ") {
                 let mut s = Server::external(url);
+                s.printed = printed;
                 s.child = Some(child);
                 s.guard = guard;
                 return s;
             }
+            printed.push(line);
         }
     }
 

@@ -41,7 +41,16 @@ where
     } else {
         String::new()
     };
-    let shared = state.get_or_create(session, || conn_info(&state.config, parts, transport))?;
+    let mut created = false;
+    let shared = state.get_or_create(session, || {
+        created = true;
+        conn_info(&state.config, parts, transport)
+    })?;
+    if !created {
+        // Like sockjs-node: the session's headers, URL and peer are those
+        // of its latest request.
+        shared.set_latest(conn_info(&state.config, parts, transport));
+    }
     let body = match shared.attach_within(state.config.receiver_grace).await {
         Attach::Attached(rid) => SockJsBody::receiver(ReceiverBody::new(
             shared,
@@ -53,6 +62,7 @@ where
             request_drain(body, state.config.max_message_size as u64),
         )),
         _ => {
+            shared.meters.another_connection();
             let (code, reason) = sockjs_core::ANOTHER_CONNECTION;
             let mut frame = String::new();
             kind.wrap_frame(&sockjs_core::encode_close(code, reason), &callback, &mut frame);

@@ -72,6 +72,9 @@ where
         std::borrow::Cow::Borrowed(&bytes[..])
     };
     let messages = decode_messages(&payload, state.decode_limits())?;
+    shared
+        .meters
+        .received(messages.len() as u64, messages.iter().map(|m| m.len() as u64).sum());
     if let Some(tx) = shared.inbound() {
         let any = !messages.is_empty();
         let since = shared.idle_generation();

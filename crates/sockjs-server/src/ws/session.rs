@@ -225,11 +225,13 @@ async fn drive<S>(
                 match msg {
                     Some(Ok(Message::Text(t))) => {
                         if raw {
+                            shared.meters.received(1, t.len() as u64);
                             pending.push_back(t.as_str().to_owned());
                             forward_now(&inbound, &mut pending);
                         } else if !t.is_empty() {
                             match decode_messages(t.as_bytes(), st.limits) {
                                 Ok(v) => {
+                                    shared.meters.received(v.len() as u64, v.iter().map(|m| m.len() as u64).sum());
                                     pending.extend(v);
                                     forward_now(&inbound, &mut pending);
                                 }
@@ -285,6 +287,9 @@ async fn drive<S>(
             // the raw endpoint, so there a silent or stalled client would
             // hold its session forever.
             () = &mut heartbeat => {
+                if !raw {
+                    shared.meters.heartbeat();
+                }
                 // Boxed: once per heartbeat period, and larger than the
                 // idle state (see `fail`).
                 let sent = Box::pin(write(shared, st.write_timeout, async {
@@ -317,6 +322,8 @@ async fn drive<S>(
                     // The close frame goes out through the normal path above
                     // (a `c` frame, or the raw endpoint's websocket close).
                     let (code, reason) = NO_PONG;
+                    shared.meters.pong_timeout();
+                    tracing::debug!("no pong within the timeout: closing");
                     shared.close(code, reason);
                 }
             }
