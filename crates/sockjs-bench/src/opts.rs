@@ -1,6 +1,7 @@
 //! Command-line options of `sockjs-bench`.
 
 use crate::msg;
+use crate::scenario::IdleTransport;
 
 /// The scenarios, by their `--scenario` name.
 pub(crate) const SCENARIOS: [&str; 9] = [
@@ -47,7 +48,18 @@ pub(crate) struct Opts {
     pub(crate) connect_concurrency: usize,
     /// Fan-out: messages published per second. Defaults to
     /// [`crate::scenario::default_rate`] of `sessions`.
+    ///
+    /// Websocket echo (`ws`, `raw-ws`, `sio-ws`): messages sent per second
+    /// *by each session*, on a schedule (open loop, see [`crate::pace`];
+    /// `in_flight` unused). Defaults to none: a closed loop of `in_flight`
+    /// messages per session.
     pub(crate) rate: Option<f64>,
+    /// Threads of the client: 1 runs tokio's current-thread scheduler
+    /// (ready tasks in wake-up order, fair between sessions), more its
+    /// multi-thread one. Defaults to 1.
+    pub(crate) threads: usize,
+    /// Idle: how the sessions connect. Defaults to websocket.
+    pub(crate) transport: IdleTransport,
     /// Fan-out: percent of the subscribers on xhr-streaming instead of a
     /// websocket (SockJS only). Defaults to 0.
     pub(crate) xhr_share: usize,
@@ -64,12 +76,23 @@ pub(crate) const USAGE: &str = "usage: sockjs-bench BASE_URL
     [--sessions N (100)] [--in-flight N (10)] [--size BYTES (64)] [--duration SECS (10)]
     [--warmup SECS (2)] [--drain SECS (10)] [--server-pid PID] [--label NAME]
     [--checkpoints N,N,...] [--connect-concurrency N (64)]
-    [--rate MSGS_PER_S (100000 / (sessions + 1))] [--xhr-share PCT (0)] [--window N]
-    [--nodes BASE_URL,BASE_URL,...]
+    [--transport websocket|xhr-streaming|eventsource (websocket)]
+    [--rate MSGS_PER_S] [--xhr-share PCT (0)] [--window N]
+    [--nodes BASE_URL,BASE_URL,...] [--threads N (1)]
 BASE_URL is the service, e.g. http://127.0.0.1:8081/echo (fanout: .../broadcast;
 sio-*: the Socket.IO server's root, http://127.0.0.1:3000). Human summary on stderr,
 one JSON line per scenario on stdout. Exit status 1 when any message was lost,
-duplicated, reordered or corrupted, or any session failed.";
+duplicated, reordered or corrupted, or any session failed.
+--rate means, for fanout and sio-fanout: messages the publisher sends per second
+(default 100000 / (sessions + 1)); for ws, raw-ws and sio-ws: messages EACH session
+sends per second, an open loop (default: none, a closed loop of --in-flight
+messages per session): session i sends message k at phase_i + k / RATE seconds
+after all sessions are open, phase_i random in [0, 1 / RATE), stamped with that
+scheduled time, so latency counts any delay behind the schedule (no coordinated
+omission); --in-flight is then unused. --transport applies to idle only.
+--threads 1 (the default) runs the client on one thread, serving sessions in the
+order they become ready; more threads use tokio's work-stealing scheduler, which is
+not fair between sessions once the client is saturated.";
 
 pub(crate) fn parse_args(args: impl Iterator<Item = String>) -> Result<Opts, String> {
     let mut o = Opts {
@@ -89,6 +112,8 @@ pub(crate) fn parse_args(args: impl Iterator<Item = String>) -> Result<Opts, Str
         xhr_share: 0,
         window: None,
         nodes: Vec::new(),
+        transport: IdleTransport::Websocket,
+        threads: 1,
     };
     let mut it = args;
     while let Some(flag) = it.next() {
@@ -120,11 +145,16 @@ pub(crate) fn parse_args(args: impl Iterator<Item = String>) -> Result<Opts, Str
             "--label" => o.label = Some(v),
             "--checkpoints" => o.checkpoints = v.split(',').map(num).collect::<Result<_, _>>()?,
             "--connect-concurrency" => o.connect_concurrency = num(&v)?,
+            "--threads" => o.threads = num(&v)?.max(1),
             "--rate" => match v.parse::<f64>() {
                 Ok(r) if r > 0.0 && r.is_finite() => o.rate = Some(r),
                 _ => return Err(format!("--rate: not a positive number of messages per second: {v}")),
             },
             "--xhr-share" => o.xhr_share = num(&v)?,
+            "--transport" => {
+                o.transport = IdleTransport::parse(&v)
+                    .ok_or_else(|| format!("--transport: {v}: one of websocket, xhr-streaming, eventsource"))?
+            }
             "--nodes" => o.nodes = v.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
             "--window" => match num(&v)? {
                 0 => return Err("--window: at least 1".into()),
@@ -147,6 +177,13 @@ pub(crate) fn parse_args(args: impl Iterator<Item = String>) -> Result<Opts, Str
     }
     if o.xhr_share > 0 && o.scenarios.iter().any(|s| s != "fanout") {
         return Err("--xhr-share applies to the fanout scenario only".into());
+    }
+    const PACED: [&str; 5] = ["ws", "raw-ws", "sio-ws", "fanout", "sio-fanout"];
+    if o.rate.is_some() && o.scenarios.iter().any(|s| !PACED.contains(&s.as_str())) {
+        return Err(format!("--rate applies to the {} scenarios only", PACED.join(", ")));
+    }
+    if o.transport != IdleTransport::Websocket && o.scenarios.iter().any(|s| s != "idle") {
+        return Err("--transport applies to the idle scenario only".into());
     }
     if o.sessions == 0 || o.in_flight == 0 {
         return Err("--sessions and --in-flight must be at least 1".into());
@@ -196,6 +233,24 @@ mod tests {
         assert!(args("http://h:1 --scenario fanout --rate 0").is_err());
         assert!(args("http://h:1 --scenario fanout --xhr-share 101").is_err());
         assert!(args("http://h:1 --scenario sio-fanout --xhr-share 10").is_err());
+    }
+
+    #[test]
+    fn parses_per_session_rates_and_idle_transports() {
+        let o = args("http://h:1/echo --scenario ws,raw-ws --sessions 10000 --rate 2").unwrap();
+        assert_eq!(o.rate, Some(2.0));
+        assert!(args("http://h:1/echo --scenario xhr-streaming --rate 2")
+            .unwrap_err()
+            .contains("--rate applies"));
+        let i = args("http://h:1/echo --scenario idle --transport eventsource --threads 2").unwrap();
+        assert_eq!((i.transport, i.threads), (IdleTransport::EventSource, 2));
+        assert_eq!(o.threads, 1);
+        assert_eq!(
+            args("http://h:1/echo --scenario idle").unwrap().transport,
+            IdleTransport::Websocket
+        );
+        assert!(args("http://h:1/echo --scenario idle --transport jsonp").is_err());
+        assert!(args("http://h:1/echo --scenario ws --transport xhr-streaming").is_err());
     }
 
     #[test]

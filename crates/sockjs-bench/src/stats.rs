@@ -39,6 +39,10 @@ pub(crate) struct Counts {
     pub(crate) latency: Histogram<u64>,
     /// The first few error descriptions, for the human summary.
     pub(crate) error_samples: Vec<String>,
+    /// Paced sessions: the largest delay of a send scheduled inside the
+    /// measured window behind its schedule, µs (large values mean the
+    /// client could not keep the pace).
+    pub(crate) lag_max_us: u64,
 }
 
 impl Default for Counts {
@@ -54,6 +58,7 @@ impl Default for Counts {
             errors: 0,
             latency: histogram(),
             error_samples: Vec::new(),
+            lag_max_us: 0,
         }
     }
 }
@@ -92,6 +97,7 @@ impl Counts {
         self.reordered += o.reordered;
         self.corrupted += o.corrupted;
         self.errors += o.errors;
+        self.lag_max_us = self.lag_max_us.max(o.lag_max_us);
         self.latency.add(&o.latency).expect("same histogram bounds");
         for e in o.error_samples {
             if self.error_samples.len() < 5 {
@@ -161,6 +167,34 @@ pub(crate) fn cpu_percent(a: &ProcSample, b: &ProcSample) -> f64 {
     }
 }
 
+/// Server CPU time per operation (echoed message, established session,
+/// delivery), µs: the CPU time between two samples over the operations
+/// completed between them. `None` without operations.
+pub(crate) fn cpu_us_per_op(a: &ProcSample, b: &ProcSample, ops: u64) -> Option<f64> {
+    (ops > 0).then(|| (b.cpu_s - a.cpu_s).max(0.0) * 1e6 / ops as f64)
+}
+
+/// Fairness between sessions measured over the same window: the slowest
+/// session's count over the fastest's (1 = perfectly even, 0 = a session
+/// starved). `None` when no session completed anything.
+pub(crate) fn fairness(per_session: &[u64]) -> Option<f64> {
+    let max = *per_session.iter().max()?;
+    let min = *per_session.iter().min()?;
+    (max > 0).then(|| min as f64 / max as f64)
+}
+
+/// The slowest, median and fastest session's rate (per second) over a
+/// window of `secs` seconds.
+pub(crate) fn session_rates(per_session: &[u64], secs: f64) -> Option<(f64, f64, f64)> {
+    if per_session.is_empty() || secs <= 0.0 {
+        return None;
+    }
+    let mut v = per_session.to_vec();
+    v.sort_unstable();
+    let rate = |n: u64| n as f64 / secs;
+    Some((rate(v[0]), rate(v[v.len() / 2]), rate(v[v.len() - 1])))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +227,42 @@ mod tests {
         a.merge(b);
         assert_eq!((a.measured, a.corrupted, a.errors, a.latency.len()), (3, 1, 1, 2));
         assert_eq!(a.error_samples, vec!["one".to_string()]);
+    }
+
+    #[test]
+    fn cpu_per_operation() {
+        let at = Instant::now();
+        let a = ProcSample {
+            cpu_s: 1.5,
+            rss_kib: 0,
+            at,
+        };
+        let b = ProcSample {
+            cpu_s: 2.0,
+            rss_kib: 0,
+            at,
+        };
+        // 0.5 s of CPU over 100,000 messages: 5 µs each.
+        assert_eq!(cpu_us_per_op(&a, &b, 100_000), Some(5.0));
+        assert_eq!(cpu_us_per_op(&a, &b, 0), None);
+        // A clock that went backwards (a sample of another process) is 0.
+        assert_eq!(cpu_us_per_op(&b, &a, 10), Some(0.0));
+    }
+
+    #[test]
+    fn fairness_is_slowest_over_fastest() {
+        assert_eq!(fairness(&[80, 100, 90]), Some(0.8));
+        assert_eq!(fairness(&[7]), Some(1.0));
+        assert_eq!(fairness(&[0, 50]), Some(0.0));
+        assert_eq!(fairness(&[0, 0]), None);
+        assert_eq!(fairness(&[]), None);
+    }
+
+    #[test]
+    fn session_rates_over_the_window() {
+        assert_eq!(session_rates(&[30, 10, 20], 10.0), Some((1.0, 2.0, 3.0)));
+        assert_eq!(session_rates(&[5, 5, 10, 10], 5.0), Some((1.0, 2.0, 2.0)));
+        assert_eq!(session_rates(&[], 10.0), None);
+        assert_eq!(session_rates(&[1], 0.0), None);
     }
 }

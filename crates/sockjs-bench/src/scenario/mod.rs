@@ -14,8 +14,8 @@ mod xhr;
 
 pub(crate) use connect::establish;
 pub(crate) use fanout::{default_rate, fanout, Fanout};
-pub(crate) use idle::idle;
-pub(crate) use shared::{Plan, Target};
-pub(crate) use websocket::websocket;
+pub(crate) use idle::{idle, IdleTransport};
+pub(crate) use shared::{measure, Measured, Plan, Target};
+pub(crate) use websocket::{websocket_echo, Echo};
 pub(crate) use wire::Wire;
 pub(crate) use xhr::xhr;

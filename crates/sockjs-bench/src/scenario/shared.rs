@@ -2,11 +2,12 @@
 //! the websocket handshake.
 
 use crate::msg::{self, Tracker};
-use crate::stats::Counts;
+use crate::stats::{self, Counts, ProcSample};
 use futures_util::StreamExt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::WebSocketStream;
 
@@ -69,6 +70,50 @@ impl Plan {
                 None
             }
         }
+    }
+}
+
+/// What the sessions of a scenario saw, and the server's and this
+/// process's CPU and RSS at the start and end of the measured window.
+#[derive(Debug)]
+pub(crate) struct Measured {
+    /// Every session's counts, merged.
+    pub(crate) counts: Counts,
+    /// Each session's `measured` (0 for a session that failed to start),
+    /// for the spread between sessions.
+    pub(crate) per_session: Vec<u64>,
+    /// The server's samples, when its pid was given.
+    pub(crate) server: Option<(ProcSample, ProcSample)>,
+    /// This process's samples.
+    pub(crate) client: Option<(ProcSample, ProcSample)>,
+}
+
+/// Samples the server (`pid`) and this process at the edges of `p`'s
+/// measured window, then waits for every session.
+pub(crate) async fn measure(p: &Plan, pid: Option<&str>, sessions: Vec<JoinHandle<Counts>>) -> Measured {
+    tokio::time::sleep_until(p.measure_start.into()).await;
+    let (s0, c0) = (pid.and_then(stats::sample), stats::sample("self"));
+    tokio::time::sleep_until(p.send_end.into()).await;
+    let (s1, c1) = (pid.and_then(stats::sample), stats::sample("self"));
+    let mut counts = Counts::default();
+    let mut per_session = Vec::with_capacity(sessions.len());
+    for h in sessions {
+        match h.await {
+            Ok(c) => {
+                per_session.push(c.measured);
+                counts.merge(c);
+            }
+            Err(e) => {
+                per_session.push(0);
+                counts.error(e);
+            }
+        }
+    }
+    Measured {
+        counts,
+        per_session,
+        server: s0.zip(s1),
+        client: c0.zip(c1),
     }
 }
 

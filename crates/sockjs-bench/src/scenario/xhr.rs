@@ -12,7 +12,7 @@ use std::time::Instant;
 use tokio::sync::Notify;
 
 /// The `Content-Type` sockjs-client's XHR transports send.
-const TEXT_PLAIN: &[(&str, &str)] = &[("Content-Type", "text/plain;charset=UTF-8")];
+pub(super) const TEXT_PLAIN: &[(&str, &str)] = &[("Content-Type", "text/plain;charset=UTF-8")];
 
 /// What the two halves of an xhr session share.
 #[derive(Debug, Default)]
@@ -168,13 +168,15 @@ pub(super) fn check_frame(
     }
 }
 
-/// The receiving half of an xhr session: `xhr_streaming` responses,
-/// reopened whenever the server ends one at its response limit, or `xhr`
-/// polls one after the other, on one keep-alive connection, read a frame
-/// (a line) at a time.
+/// The receiving half of an HTTP session: `xhr_streaming` responses,
+/// reopened whenever the server ends one at its response limit, `xhr`
+/// polls one after the other, or `eventsource` responses, on one
+/// keep-alive connection, read a frame at a time.
 pub(crate) struct XhrReceiver {
     conn: AsyncConn,
     path: String,
+    /// `eventsource`: `GET`, each frame a `data: ` event.
+    events: bool,
     /// Body bytes read and not yet handed out, from `pos` on.
     buf: Vec<u8>,
     pos: usize,
@@ -187,9 +189,19 @@ impl XhrReceiver {
     /// requests until the `o` frame, which is consumed. Frames after it stay
     /// buffered for [`XhrReceiver::next_line`].
     pub(crate) async fn open(t: &Target, path: &str) -> Result<Self, Error> {
+        Self::open_as(t, path, false).await
+    }
+
+    /// Opens the session at `path` (`.../eventsource`), as [`XhrReceiver::open`].
+    pub(crate) async fn open_eventsource(t: &Target, path: &str) -> Result<Self, Error> {
+        Self::open_as(t, path, true).await
+    }
+
+    async fn open_as(t: &Target, path: &str, events: bool) -> Result<Self, Error> {
         let mut r = XhrReceiver {
             conn: AsyncConn::new(t.addr, t.authority.clone()),
             path: path.to_owned(),
+            events,
             buf: Vec::new(),
             pos: 0,
             reading: false,
@@ -210,9 +222,10 @@ impl XhrReceiver {
         }
     }
 
-    /// The next frame, without its newline; `None` when a response ended
-    /// (the next call starts another request, so a caller that is done
-    /// stops here). The xhr-streaming prelude is skipped.
+    /// The next frame, without its newline (eventsource: without `data: `
+    /// and `\r`); `None` when a response ended (the next call starts
+    /// another request, so a caller that is done stops here). The
+    /// xhr-streaming prelude and eventsource's blank lines are skipped.
     ///
     /// # Cancel safety
     ///
@@ -220,14 +233,16 @@ impl XhrReceiver {
     /// [`AsyncConn::start`]): drop the receiver after a cancellation.
     pub(crate) async fn next_line(&mut self) -> Result<Option<&str>, Error> {
         loop {
-            if let Some(end) = self.find_line() {
-                return self.take_line(end).map(Some);
+            if let Some(span) = self.find_line() {
+                return self.take_line(span).map(Some);
             }
             if !self.reading {
-                let status = self
-                    .conn
-                    .start(Request::new("POST", &self.path).headers(TEXT_PLAIN))
-                    .await?;
+                let req = if self.events {
+                    Request::new("GET", &self.path)
+                } else {
+                    Request::new("POST", &self.path).headers(TEXT_PLAIN)
+                };
+                let status = self.conn.start(req).await?;
                 if status != 200 {
                     let mut body = Vec::new();
                     let _ = self.conn.read_body(&mut body).await;
@@ -240,10 +255,11 @@ impl XhrReceiver {
             self.pos = 0;
             if !self.conn.body_data(&mut self.buf).await? {
                 self.reading = false;
-                if !self.buf.is_empty() {
+                if !self.buf.iter().all(|&b| b == b'\r' || b == b'\n') {
                     let rest = String::from_utf8_lossy(&self.buf);
                     return Err(format!("response ended inside a frame: {rest:?}").into());
                 }
+                self.buf.clear();
                 return Ok(None);
             }
         }
@@ -252,28 +268,78 @@ impl XhrReceiver {
     /// The next frame if one is already buffered: never reads.
     pub(crate) fn buffered_line(&mut self) -> Result<Option<&str>, Error> {
         match self.find_line() {
-            Some(end) => self.take_line(end).map(Some),
+            Some(span) => self.take_line(span).map(Some),
             None => Ok(None),
         }
     }
 
-    /// The end (the newline's index) of the next buffered frame, skipping
-    /// the prelude (a line of `h` only, longer than a heartbeat).
-    fn find_line(&mut self) -> Option<usize> {
+    /// The start and end of the next buffered frame, and where the line
+    /// holding it ends (its newline's index), skipping the xhr-streaming
+    /// prelude (a line of `h` only, longer than a heartbeat) and
+    /// eventsource's blank lines.
+    fn find_line(&mut self) -> Option<(usize, usize, usize)> {
         loop {
             let nl = self.pos + self.buf[self.pos..].iter().position(|&b| b == b'\n')?;
             let line = &self.buf[self.pos..nl];
+            if self.events {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if line.is_empty() {
+                    self.pos = nl + 1;
+                    continue;
+                }
+                let start = self.pos + if line.starts_with(b"data: ") { 6 } else { 0 };
+                return Some((start, self.pos + line.len(), nl));
+            }
             if line.len() > 1 && line.iter().all(|&b| b == b'h') {
                 self.pos = nl + 1;
                 continue;
             }
-            return Some(nl);
+            return Some((self.pos, nl, nl));
         }
     }
 
-    fn take_line(&mut self, end: usize) -> Result<&str, Error> {
-        let start = self.pos;
-        self.pos = end + 1;
+    fn take_line(&mut self, (start, end, nl): (usize, usize, usize)) -> Result<&str, Error> {
+        self.pos = nl + 1;
         std::str::from_utf8(&self.buf[start..end]).map_err(|_| "frame is not UTF-8".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receiver(events: bool, body: &[u8]) -> XhrReceiver {
+        XhrReceiver {
+            conn: AsyncConn::new(([127, 0, 0, 1], 9).into(), "h".into()),
+            path: String::new(),
+            events,
+            buf: body.to_vec(),
+            pos: 0,
+            reading: true,
+        }
+    }
+
+    fn lines(r: &mut XhrReceiver) -> Vec<String> {
+        let mut v = Vec::new();
+        while let Some(l) = r.buffered_line().unwrap() {
+            v.push(l.to_owned());
+        }
+        v
+    }
+
+    #[test]
+    fn splits_xhr_streaming_frames_after_the_prelude() {
+        let mut body = vec![b'h'; 2048];
+        body.extend_from_slice(b"\no\nh\na[\"x\"]\na[");
+        let mut r = receiver(false, &body);
+        assert_eq!(lines(&mut r), ["o", "h", "a[\"x\"]"]);
+        assert_eq!(&r.buf[r.pos..], b"a[");
+    }
+
+    #[test]
+    fn splits_eventsource_events() {
+        let mut r = receiver(true, b"\r\ndata: o\r\n\r\ndata: h\r\n\r\ndata: a[\"x\"]\r\n\r\ndata: c");
+        assert_eq!(lines(&mut r), ["o", "h", "a[\"x\"]"]);
+        assert_eq!(&r.buf[r.pos..], b"data: c");
     }
 }
