@@ -6,6 +6,10 @@
 // - /broadcast: every message any session sends is written to every open
 //   session (the sender included), as sockjs-node's own test server does,
 //   without its logging; response_limit 128 KiB (sockjs-node's default).
+// GET /_stats answers {"/echo": N, "/broadcast": M}, the live sessions of
+// each (opened and not yet closed), as sockjs-test-server --stats does:
+// the soak (sockjs-soak --target) waits on it for every session to be
+// reclaimed.
 //
 // Run with: node server.js [--host 127.0.0.1] [--port 8082]   (port 0 = any)
 // Prints "sockjs-node listening on http://ADDR:PORT" once listening.
@@ -34,7 +38,13 @@ const service = sockjs.createServer({
   websocket: true,
   log: () => {},
 });
+const live = { '/echo': 0, '/broadcast': 0 };
+const counted = (prefix, conn) => {
+  live[prefix] += 1;
+  conn.on('close', () => { live[prefix] -= 1; });
+};
 service.on('connection', (conn) => {
+  counted('/echo', conn);
   conn.on('data', (message) => conn.write(message));
 });
 
@@ -48,6 +58,7 @@ const broadcast = sockjs.createServer({
 });
 const members = new Set();
 broadcast.on('connection', (conn) => {
+  counted('/broadcast', conn);
   members.add(conn);
   conn.on('data', (message) => {
     for (const c of members) c.write(message);
@@ -55,7 +66,17 @@ broadcast.on('connection', (conn) => {
   conn.on('close', () => members.delete(conn));
 });
 
-const server = http.createServer();
+// sockjs-node hands the requests outside its prefixes to the server's own
+// 'request' listeners, this one.
+const server = http.createServer((req, res) => {
+  if (req.method === 'GET' && req.url === '/_stats') {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(live));
+    return;
+  }
+  res.writeHead(404);
+  res.end();
+});
 service.installHandlers(server);
 broadcast.installHandlers(server);
 server.listen(port, host, () => {

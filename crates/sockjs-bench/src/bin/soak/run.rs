@@ -5,19 +5,23 @@
 use crate::http::http_session;
 use crate::opts::Opts;
 use crate::report::Report;
-use crate::server::{live_sessions, rss_kib, server_stats, Server};
+use crate::server::{live_sessions, rss_kib, server_stats, settled_rss, Server};
 use crate::session::{Behaviour, Counters, TRANSPORTS};
 use crate::websocket::{websocket_session, ABANDONED_WS_HOLD};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Runs the soak against a fresh server child; true if it passed.
+/// Longest wait for the server's RSS to settle, before the load and after
+/// each round.
+const SETTLE_LIMIT: Duration = Duration::from_secs(10);
+
+/// Runs the soak against a fresh server child (or the `--target` server);
+/// true if it passed.
 pub(crate) async fn run_soak(o: Opts) -> bool {
-    let server = Server::spawn(&o);
+    let server = Server::start(&o);
     let (addr, stats, pid) = (server.addr.clone(), server.stats.clone(), server.pid);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let rss_start = rss_kib(pid);
+    let (rss_start, _, _) = settled_rss(pid, SETTLE_LIMIT).await;
     println!(
         "soak: server pid {pid} on {addr}; {} workers for {:?}, {} messages per session, response_limit {}",
         o.workers, o.duration, o.messages, o.response_limit
@@ -54,6 +58,7 @@ pub(crate) async fn run_soak(o: Opts) -> bool {
     // keeping freed pages for reuse (flat after the first round).
     let round_time = o.duration / o.rounds as u32;
     let mut after_rounds = Vec::new();
+    let mut settle = (false, Duration::ZERO);
     let mut live = None;
     let mut reclaimed_after = Duration::ZERO;
     for round in 0..o.rounds {
@@ -104,9 +109,10 @@ pub(crate) async fn run_soak(o: Opts) -> bool {
             live = live_sessions(&stats).await;
         }
         reclaimed_after = reclaimed_after.max(load_end.elapsed());
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        after_rounds.push(rss_kib(pid));
-        let tasks = server_stats(&stats).await.map(|(_, t)| t);
+        let (rss, settled, took) = settled_rss(pid, SETTLE_LIMIT).await;
+        after_rounds.push(rss);
+        settle = (settled, took);
+        let tasks = server_stats(&stats).await.and_then(|(_, t)| t);
         println!(
             "soak: round {} of {} done; live sessions {:?}; server tasks {:?}; rss {} KiB",
             round + 1,
@@ -120,9 +126,14 @@ pub(crate) async fn run_soak(o: Opts) -> bool {
         }
     }
     sampler.abort();
-    server.kill();
-    let rss_peak = peak.load(Ordering::Relaxed);
+    let rss_peak = peak.load(Ordering::Relaxed).max(rss_kib(pid));
+    server.stop();
     Report {
+        label: &o.label,
+        json: o.json,
+        workers: o.workers,
+        settled: settle.0,
+        settle_time: settle.1,
         duration: o.duration,
         counters: &counters,
         reclaimed_after,

@@ -2,7 +2,9 @@
 //! starts and stops it, and the memory and session figures the parent reads
 //! from it.
 
+use crate::net::request;
 use crate::opts::Opts;
+use crate::settle::Settle;
 use std::io::BufRead;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -51,21 +53,40 @@ pub(crate) async fn run_server(o: Opts) {
     let _ = serve(listener, service).max_connections(15_000).await;
 }
 
-/// The server child process, as the parent sees it.
+/// The server under soak, as the parent sees it: its child, or a server
+/// already running (`--target`).
 pub(crate) struct Server {
-    child: std::process::Child,
+    child: Option<std::process::Child>,
     /// The echo server's address.
     pub(crate) addr: String,
-    /// The address that answers the live-session and task counts.
-    pub(crate) stats: String,
-    /// The child's process id.
+    /// Where its live-session count is read.
+    pub(crate) stats: Stats,
+    /// Its process id.
     pub(crate) pid: u32,
 }
 
+/// Where a server's live-session count comes from.
+#[derive(Clone)]
+pub(crate) enum Stats {
+    /// The child's side port: live sessions and live tokio tasks.
+    SidePort(String),
+    /// `GET /_stats` on the server (`sockjs-test-server --stats`, and
+    /// `bench/node/server.js`): `{"/echo": <live sessions>, ...}`.
+    Http(String),
+}
+
 impl Server {
-    /// Starts this same program with `--serve` and reads the addresses it
-    /// prints.
-    pub(crate) fn spawn(o: &Opts) -> Server {
+    /// The server `--target` names, or a child: this same program with
+    /// `--serve`, whose addresses are read from its first line.
+    pub(crate) fn start(o: &Opts) -> Server {
+        if let (Some(addr), Some(pid)) = (&o.target, o.server_pid) {
+            return Server {
+                child: None,
+                addr: addr.clone(),
+                stats: Stats::Http(addr.clone()),
+                pid,
+            };
+        }
         let exe = std::env::current_exe().expect("own path");
         let mut child = std::process::Command::new(exe)
             .arg("--serve")
@@ -83,17 +104,19 @@ impl Server {
         let stats = parts.next().expect("stats address").to_owned();
         let pid = child.id();
         Server {
-            child,
+            child: Some(child),
             addr,
-            stats,
+            stats: Stats::SidePort(stats),
             pid,
         }
     }
 
-    /// Kills the child and reaps it.
-    pub(crate) fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Kills and reaps the child, if there is one.
+    pub(crate) fn stop(self) {
+        if let Some(mut child) = self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -110,16 +133,49 @@ pub(crate) fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// The server's live sessions and live tokio tasks.
-pub(crate) async fn server_stats(stats: &str) -> Option<(u64, u64)> {
-    let mut c = TcpStream::connect(stats).await.ok()?;
-    let mut s = String::new();
-    c.read_to_string(&mut s).await.ok()?;
-    let mut it = s.split_whitespace().map(|v| v.parse().ok());
-    Some((it.next()??, it.next()??))
+/// The server's live sessions, and its live tokio tasks when it is the
+/// child.
+pub(crate) async fn server_stats(stats: &Stats) -> Option<(u64, Option<u64>)> {
+    match stats {
+        Stats::SidePort(addr) => {
+            let mut c = TcpStream::connect(addr).await.ok()?;
+            let mut s = String::new();
+            c.read_to_string(&mut s).await.ok()?;
+            let mut it = s.split_whitespace().map(|v| v.parse().ok());
+            Some((it.next()??, Some(it.next()??)))
+        }
+        Stats::Http(addr) => {
+            let (mut conn, status) = request(addr, "GET", "/_stats", &[], b"").await.ok()?;
+            let mut body = Vec::new();
+            conn.read_body(&mut body).await.ok()?;
+            if status != 200 {
+                return None;
+            }
+            let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
+            Some((v.get("/echo")?.as_u64()?, None))
+        }
+    }
 }
 
 /// The server's live sessions.
-pub(crate) async fn live_sessions(stats: &str) -> Option<u64> {
+pub(crate) async fn live_sessions(stats: &Stats) -> Option<u64> {
     server_stats(stats).await.map(|(n, _)| n)
+}
+
+/// RSS after the load, once it has settled: sampled every 200 ms until 5
+/// samples in a row agree (see [`Settle`]), for at most `limit`. Returns
+/// the last sample, whether it settled, and how long that took.
+pub(crate) async fn settled_rss(pid: u32, limit: Duration) -> (u64, bool, Duration) {
+    let started = std::time::Instant::now();
+    let mut s = Settle::new(5);
+    loop {
+        let rss = rss_kib(pid);
+        if s.push(rss) {
+            return (rss, true, started.elapsed());
+        }
+        if started.elapsed() >= limit {
+            return (rss, false, started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
