@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Turns the JSON lines of scripts/compare.sh (one per sockjs-bench run) into
-docs/PERFORMANCE.md: medians per case and server, ratios against the targets
-of the performance issue, the fan-out comparison, the machine, and the
-commands to reproduce. With --only fanout, rewrites only the "Fan-out"
-section of an existing report."""
+"""Turns the JSON lines of scripts/compare.sh (one per sockjs-bench or
+sockjs-soak run) into docs/PERFORMANCE.md: medians per case and server,
+ratios against the targets of the performance issues, memory after load,
+the fan-out comparison, the machine, and the commands to reproduce. With
+--only fanout, rewrites only the "Fan-out" section of an existing report."""
 
 import argparse
 import json
@@ -25,16 +25,27 @@ FANOUT_WINDOW = 128
 # Sections of the report written by other scripts, kept as they are when
 # the whole report is rewritten.
 KEPT_SECTIONS = ["## Allocations per broadcast", "## Cross-node fan-out"]
-CASES = [
-    ("ws_throughput", "framed websocket echo, 100 sessions x 10 in flight, 64 B"),
-    ("raw_throughput", "raw websocket echo, 100 x 10, 64 B"),
-    ("ws_latency", "websocket latency, 1 session x 1 in flight, 64 B"),
-    ("xhr_streaming", "xhr-streaming echo, 100 x 10, 64 B"),
-    ("xhr_polling", "xhr-polling round trips, 50 sessions x 1"),
-    ("connect", "session establishment (/info, websocket until o, close), 10 loops"),
-    ("idle_memory", "idle websocket sessions: server RSS per session"),
-    ("scale", "idle websocket sessions at scale (sockjs-rs only)"),
-]
+# The soak's target: RSS after the load within this factor of the start.
+SOAK_RSS_FACTOR = 2.0
+
+
+def cases(a):
+    """The cases of the Medians table, in order, with their descriptions."""
+    return [
+        ("ws_throughput", "framed websocket echo, 100 sessions x 10 in flight, 64 B"),
+        ("raw_throughput", "raw websocket echo, 100 x 10, 64 B"),
+        ("ws_fair", f"framed websocket echo, {a.fair_sessions:,} sessions x 1 in flight, 64 B"),
+        ("raw_fair", f"raw websocket echo, {a.fair_sessions:,} x 1, 64 B"),
+        ("ws_paced", f"open load: {a.paced_sessions:,} framed websocket sessions x {a.paced_rate:g} msg/s each, 64 B"),
+        ("ws_latency", "websocket latency, 1 session x 1 in flight, 64 B"),
+        ("xhr_streaming", "xhr-streaming echo, 100 x 10, 64 B"),
+        ("xhr_polling", "xhr-polling round trips, 50 sessions x 1"),
+        ("connect", "session establishment (/info, websocket until o, close), 10 loops"),
+        ("idle_memory", "idle websocket sessions: server RSS per session"),
+        ("idle_xhr", "idle xhr-streaming sessions: server RSS per session"),
+        ("idle_es", "idle eventsource sessions: server RSS per session"),
+        ("scale", "idle websocket sessions at scale (sockjs-rs only)"),
+    ]
 
 
 def median(xs):
@@ -68,6 +79,10 @@ def main():
     ap.add_argument("--idle-sessions", type=int, required=True)
     ap.add_argument("--scale-sessions", type=int, required=True)
     ap.add_argument("--fanout-sessions", default="1000 10000")
+    ap.add_argument("--fair-sessions", type=int, default=1000)
+    ap.add_argument("--paced-sessions", type=int, default=10000)
+    ap.add_argument("--paced-rate", type=float, default=2.0)
+    ap.add_argument("--soak-seconds", type=int, default=20)
     ap.add_argument("--only", default="")
     ap.add_argument("--note", default="")
     ap.add_argument("--machine", required=True)
@@ -99,6 +114,12 @@ def main():
     def rss_ps(case, server):
         return med(case, server, last_per_session)
 
+    def cpu_op(case, server):
+        return med(case, server, lambda r: r.get("server_cpu_us_per_op"))
+
+    def fair(case, server):
+        return med(case, server, lambda r: r.get("fairness"))
+
     lo = [x for x in loads if x is not None]
     load_txt = f"{min(lo):.2f} / {statistics.median(lo):.2f} / {max(lo):.2f}" if lo else "-"
     with open(a.commands) as f:
@@ -125,15 +146,16 @@ def main():
       "figures taken so are noisy and understate both servers.")
     if a.note:
         w(f"- Note: {a.note}")
-    w("- Each server pinned to CPU 0 (`taskset -c 0`), the load generator to CPU 1 (`taskset -c 1`); "
+    w("- Each server pinned to CPU 0 (`taskset -c 0`), the load generator to CPU 1 (`taskset -c 1`; one "
+      "thread, tokio's current-thread scheduler, which serves sessions in the order they become ready); "
       "a fresh server process for every run; servers alternate order between rounds.")
     w("")
     w("## Medians")
     w("")
-    w("| case | server | throughput /s | p50 µs | p99 µs | p99.9 µs | server CPU % | client CPU % | "
-      "RSS / idle session | runs | lost+dup+reord+corrupt | errors |")
-    w("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for case, desc in CASES:
+    w("| case | server | throughput /s | p50 µs | p99 µs | p99.9 µs | fairness | server CPU % | "
+      "server CPU µs / op | client CPU % | RSS / idle session | runs | lost+dup+reord+corrupt | errors |")
+    w("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for case, desc in cases(a):
         for server in ["ours", "node", "ceiling"]:
             rs = runs.get((case, server))
             if not rs:
@@ -143,13 +165,24 @@ def main():
             ps = rss_ps(case, server)
             w(f"| {desc} | {SERVERS[server]} | {fmt(tput(case, server))} | {fmt(lat(case, server, 'p50'))} | "
               f"{fmt(lat(case, server, 'p99'))} | {fmt(lat(case, server, 'p999'))} | "
+              f"{fmt(fair(case, server), 2)} | "
               f"{fmt(med(case, server, lambda r: r['server_cpu_percent']), 1)} | "
+              f"{fmt(cpu_op(case, server), 2)} | "
               f"{fmt(med(case, server, lambda r: r['client_cpu_percent']), 1)} | "
               f"{fmt(ps) + ' B' if ps is not None else '-'} | {len(rs)} | {bad} | {errs} |")
     w("")
-    w("For idle cases, latency is the round trip of the one echo every session sends after the hold; "
-      "CPU is not sampled there. Throughput counts echoed messages (round trips for xhr-polling, "
-      "sessions for establishment) completed inside the measured window.")
+    w("Throughput counts echoed messages (round trips for xhr-polling, sessions for establishment) "
+      "completed inside the measured window. **Fairness**: the slowest session's completed count over "
+      "the fastest's in that window (1 = every session served alike). **Server CPU µs / op**: the "
+      "server's CPU time (user + system, `/proc/PID/stat`) over the measured window divided by what "
+      "completed in it (an echoed message; an established session). The websocket echo cases open every "
+      "session before the clock starts. **Open load**: every session sends "
+      f"{a.paced_rate:g} messages per second on its own schedule (a random phase in the period, so the "
+      "load is smooth), whatever is outstanding (open loop), each stamped with its scheduled send time: "
+      "latency is measured from the schedule, so a stall shows up in full (no coordinated omission). "
+      "For idle cases, latency is the round trip of the one echo every session sends after the hold; "
+      "CPU is not sampled there. Each idle case opens its sessions on a fresh server: RSS per session = "
+      "(RSS with every session open - RSS before the first) / sessions.")
     w("")
 
     # Targets.
@@ -171,7 +204,39 @@ def main():
         r = ratio(tput(case, "ours"), tput(other_case or case, other))
         row(label, "-" if r is None else f"{r:.2f}x", None if r is None else r >= need)
 
-    vs("ws_throughput", "node", need=3.5, label="framed websocket throughput >= 3.5x sockjs-node")
+    def p99_vs(case, most, label):
+        a99, b99 = lat(case, "ours", "p99"), lat(case, "node", "p99")
+        r = ratio(a99, b99)
+        txt = "-" if r is None else f"{r:.2f}x ({fmt(a99)} µs vs {fmt(b99)} µs)"
+        row(label, txt, None if r is None else r <= most)
+
+    def fairness_row(case, label):
+        f, fn = fair(case, "ours"), fair(case, "node")
+        txt = "-" if f is None else f"{f:.2f} (sockjs-node {fmt(fn, 2)})"
+        row(label, txt, None if f is None else f >= 0.8)
+
+    for case, name in [("ws_fair", "framed"), ("raw_fair", "raw")]:
+        what = f"echo {a.fair_sessions:,} x 1, {name} websocket"
+        vs(case, "node", need=3.5, label=f"{what}: throughput >= 3.5x sockjs-node")
+        p99_vs(case, 1.0, f"{what}: p99 <= sockjs-node's")
+        fairness_row(case, f"{what}: fairness (slowest / fastest session) >= 0.8")
+
+    offered = a.paced_sessions * a.paced_rate
+    p99_vs("ws_paced", 0.5, f"open load, {a.paced_sessions:,} websocket sessions x {a.paced_rate:g} msg/s: "
+           "p99 <= 0.5x sockjs-node")
+    row(f"open load: the offered {fmt(offered)} msg/s carried (informative)",
+        f"sockjs-rs {fmt(tput('ws_paced', 'ours'))}/s, sockjs-node {fmt(tput('ws_paced', 'node'))}/s; "
+        f"client send lag max {fmt(med('ws_paced', 'ours', lambda r: r.get('send_lag_max_us')))} / "
+        f"{fmt(med('ws_paced', 'node', lambda r: r.get('send_lag_max_us')))} µs", None)
+
+    vs("ws_throughput", "node", need=5.0, label="echo 100 x 10, framed websocket: throughput >= 5x sockjs-node")
+    c_ours, c_ceil = cpu_op("ws_throughput", "ours"), cpu_op("raw_throughput", "ceiling")
+    rc = ratio(c_ours, c_ceil)
+    row("echo 100 x 10: server CPU per echoed message, framed sockjs-rs <= 1.15x raw tokio-tungstenite",
+        "-" if rc is None else
+        f"{rc:.2f}x (sockjs-rs {fmt(c_ours, 2)} µs framed, {fmt(cpu_op('raw_throughput', 'ours'), 2)} µs raw; "
+        f"raw tokio-tungstenite {fmt(c_ceil, 2)} µs; sockjs-node {fmt(cpu_op('ws_throughput', 'node'), 2)} µs)",
+        None if rc is None else rc <= 1.15)
     vs("ws_throughput", "ceiling", other_case="raw_throughput", need=0.85,
        label="framed websocket throughput >= 0.85x raw tokio-tungstenite")
     vs("raw_throughput", "ceiling", need=0.95, label="raw websocket throughput >= 0.95x raw tokio-tungstenite")
@@ -184,9 +249,18 @@ def main():
     vs("xhr_streaming", "node", need=3.0, label="xhr-streaming throughput >= 3x sockjs-node")
     vs("xhr_polling", "node", need=2.5, label="xhr-polling round trips >= 2.5x sockjs-node")
     vs("connect", "node", need=3.0, label="session establishment >= 3x sockjs-node")
+    rcs = ratio(cpu_op("connect", "ours"), cpu_op("connect", "node"))
+    row("session establishment: server CPU per session (informative)",
+        "-" if rcs is None else f"{rcs:.2f}x (sockjs-rs {fmt(cpu_op('connect', 'ours'), 1)} µs, "
+        f"sockjs-node {fmt(cpu_op('connect', 'node'), 1)} µs)", None)
     rm = ratio(rss_ps("idle_memory", "ours"), rss_ps("idle_memory", "node"))
     row(f"idle websocket memory ({a.idle_sessions:,} sessions): RSS per session <= 1/4 of sockjs-node",
         "-" if rm is None else f"{rm:.2f}x", None if rm is None else rm <= 0.25)
+    for case, name in [("idle_xhr", "xhr-streaming"), ("idle_es", "eventsource")]:
+        x, y = rss_ps(case, "ours"), rss_ps(case, "node")
+        r = ratio(x, y)
+        row(f"idle {name} memory ({a.idle_sessions:,} sessions): RSS per session (informative)",
+            "-" if r is None else f"{r:.2f}x ({fmt(x)} B vs {fmt(y)} B)", None)
 
     scale = runs.get(("scale", "ours"), [])
     if scale:
@@ -207,11 +281,30 @@ def main():
     else:
         row("scale", "not run", None)
 
-    all_runs = [r for rs in runs.values() for r in rs]
-    bad = sum(r["lost"] + r["duplicated"] + r["reordered"] + r["corrupted"] + r["errors"] for r in all_runs)
-    row("correctness under load: 0 lost, duplicated, reordered, corrupted (and no session error), every run",
-        f"{bad} in {len(all_runs)} runs", bad == 0)
+    soak = soak_figures(runs)
+    so = soak.get("ours")
+    if so:
+        back = so["end"] / so["start"] if so["start"] else None
+        row(f"after the soak's load, sockjs-rs RSS back within {SOAK_RSS_FACTOR:g}x of its start",
+            "-" if back is None else f"{back:.2f}x (start {so['start'] / 1024:.1f} MiB, peak "
+            f"{so['peak'] / 1024:.1f} MiB, after {so['end'] / 1024:.1f} MiB)",
+            None if back is None else back <= SOAK_RSS_FACTOR)
+    else:
+        row("soak", "not run", None)
+
+    def faults(rs):
+        return sum(r.get(k, 0) for r in rs for k in ["lost", "duplicated", "reordered", "corrupted", "errors"])
+
+    ours = [r for (_, server), rs in runs.items() if server == "ours" for r in rs]
+    others = [r for (_, server), rs in runs.items() if server != "ours" for r in rs]
+    bad = faults(ours)
+    row("correctness under load: 0 lost, duplicated, reordered, corrupted (and no session error), "
+        "every sockjs-rs run", f"{bad} in {len(ours)} runs (the other servers: {faults(others)} in "
+        f"{len(others)} runs)", bad == 0)
     w("")
+    w("Verdicts come from the medians above; rows marked informative carry no target.")
+    w("")
+    out.extend(soak_section(a, runs, soak))
 
     out.extend(fan)
     # Sections other scripts write (scripts/alloc-fanout.sh) are kept.
@@ -220,16 +313,18 @@ def main():
     w("## Reproduce")
     w("")
     w("```sh")
-    w("scripts/compare.sh            # full: 3 rounds, 10 s runs, 10,000 and 19,000 idle sessions held 30 s (~20 min)")
-    w("scripts/compare.sh --quick    # 1 round, 3 s runs, 2,000 and 4,000 idle sessions")
-    w("scripts/compare.sh --only fanout              # the fan-out rows alone (~15 min); rewrites only that section")
+    w("scripts/compare.sh            # full: 3 rounds, 10 s runs, 10,000 and 19,000 idle sessions, "
+      "fan-out, soak (~55 min)")
+    w("scripts/compare.sh --quick    # 1 round, 3 s runs, 2,000 and 4,000 idle sessions (~10 min)")
+    w("scripts/compare.sh --only fanout              # the fan-out rows alone (~25 min); rewrites only that section")
     w("scripts/alloc-fanout.sh --out docs/PERFORMANCE.md   # allocations per broadcast (valgrind DHAT, ~1 min)")
     w("```")
     w("")
     w("It builds `sockjs-test-server` and `sockjs-bench` (release), installs `sockjs@0.3.24` from "
       "`bench/node/package-lock.json` into `target/bench-node`, raises the open-files soft limit to the hard "
       "one (`ulimit -n`), then runs for every round (ADDR and PID are those of the fresh server; the servers "
-      "run as `taskset -c 0 sockjs-test-server --port 0 --max-connections 20000`, `taskset -c 0 node bench/node/server.js --port 0`, "
+      "run as `taskset -c 0 sockjs-test-server --port 0 --max-connections 20000` (for the soak also `--stats`), "
+      "`taskset -c 0 node bench/node/server.js --port 0`, "
       "`taskset -c 0 ws-ceiling --port 0`, the client as `taskset -c 1 ...`):")
     w("")
     w("```sh")
@@ -239,6 +334,60 @@ def main():
     w("")
     with open(a.out, "w") as f:
         f.write("\n".join(out))
+
+
+def soak_figures(runs):
+    """Median soak figures per server: RSS start, peak, end (KiB) and more."""
+    out = {}
+    for server in ["ours", "node"]:
+        rs = runs.get(("soak", server))
+        if not rs:
+            continue
+        m = lambda k: median([r.get(k) for r in rs])  # noqa: E731
+        out[server] = {
+            "start": m("rss_start_kib"), "peak": m("rss_peak_kib"), "end": m("rss_end_kib"),
+            "sessions": m("sessions"), "verified": m("measured"), "settle": m("rss_settle_s"),
+            "reclaimed": m("reclaimed_after_s"),
+            "settled": all(r.get("rss_end_settled") for r in rs),
+            "live": max((r.get("live_sessions_after") for r in rs), key=lambda x: -1 if x is None else x),
+            "lost": sum(r.get("lost", 0) for r in rs), "errors": sum(r.get("errors", 0) for r in rs),
+            "runs": len(rs),
+        }
+    return out
+
+
+def soak_section(a, runs, soak):
+    """The "Memory after load" section: the soak's RSS figures per server."""
+    if not soak:
+        return []
+    out = []
+    w = out.append
+    w("## Memory after load")
+    w("")
+    w(f"`sockjs-soak --target` against a fresh server: 100 concurrent clients for {a.soak_seconds} s open "
+      "sessions over every transport (websocket, xhr-polling, xhr-streaming, eventsource, htmlfile, "
+      "jsonp-polling), send 20 messages each and check every echo (in order, exactly once); one session "
+      "in ten drops its connection mid-way, one in ten goes silent and is left to time out. When the load "
+      "ends the soak waits for the server to reclaim every session (`GET /_stats` reaching 0 live sessions), "
+      "then reads the RSS once it has settled: sampled every 200 ms until 5 samples in a row lie within 1% "
+      "(or 256 KiB), for at most 10 s. Start: the fresh server's RSS, settled the same way; peak: the "
+      f"highest 200 ms sample. Target: after <= {SOAK_RSS_FACTOR:g}x start.")
+    w("")
+    w("| server | RSS start MiB | RSS peak MiB | RSS after load MiB | after / start | settled within s | "
+      "reclaimed within s | sessions served | messages verified | live sessions after | runs | lost | errors |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for server in ["ours", "node"]:
+        f = soak.get(server)
+        if not f:
+            continue
+        mib = lambda k: fmt(f[k] / 1024 if f[k] is not None else None, 1)  # noqa: E731
+        back = f"{f['end'] / f['start']:.2f}x" if f["start"] and f["end"] is not None else "-"
+        settled = fmt(f["settle"], 1) + ("" if f["settled"] else " (not settled)")
+        w(f"| {SERVERS[server]} | {mib('start')} | {mib('peak')} | {mib('end')} | {back} | {settled} | "
+          f"{fmt(f['reclaimed'], 1)} | {fmt(f['sessions'])} | {fmt(f['verified'])} | "
+          f"{'-' if f['live'] is None else f['live']} | {f['runs']} | {f['lost']} | {f['errors']} |")
+    w("")
+    return out
 
 
 def fanout_section(a, runs, med, load_txt, commands):
@@ -329,7 +478,7 @@ def fanout_section(a, runs, med, load_txt, commands):
     w("")
     w("```sh")
     for line in commands:
-        if "fanout" in line or "sio" in line:
+        if "--label fanout_" in line or "--label sio_" in line:
             w(line)
     w("```")
     w("")

@@ -4,7 +4,8 @@
 # tokio-tungstenite echo server (the ceiling, `ws-ceiling` of
 # crates/sockjs-bench) and, for the fan-out cases, the Rust Socket.IO server
 # socketioxide (bench/socketioxide, its own Cargo project), all loaded by
-# sockjs-bench. Writes docs/PERFORMANCE.md.
+# sockjs-bench (and, for memory after load, sockjs-soak). Writes
+# docs/PERFORMANCE.md.
 #
 # Usage: scripts/compare.sh [--quick] [--rounds N] [--only fanout] [--note TEXT] [--out FILE]
 #   --quick        short durations, smaller idle counts, 1 round (for trying it out)
@@ -43,11 +44,20 @@ if [ -n "$ONLY" ] && [ "$ONLY" != fanout ]; then
     exit 2
 fi
 
+# HOLD: idle websocket sessions are held past one heartbeat (25 s); the
+# idle xhr-streaming and eventsource cases (HTTP_HOLD) only need their
+# memory read, which happens before the hold. PACED_N sessions send
+# PACED_RATE messages per second each (the open-load case); FAIR_N
+# sessions x 1 in flight is the fairness case; SOAK_S seconds of sockjs-soak.
 if [ "$QUICK" = 1 ]; then
-    WARMUP=1; DURATION=3; HOLD=3; IDLE_N=2000; SCALE_N=4000; SCALE_CHECKS=1000,2000; FAN_N=(1000 2000)
+    WARMUP=1; DURATION=3; HOLD=3; HTTP_HOLD=2; IDLE_N=2000; SCALE_N=4000; SCALE_CHECKS=1000,2000; FAN_N=(1000 2000)
+    PACED_N=2000; SOAK_S=8
 else
-    WARMUP=3; DURATION=10; HOLD=30; IDLE_N=10000; SCALE_N=19000; SCALE_CHECKS=1000,5000,10000; FAN_N=(1000 10000)
+    WARMUP=3; DURATION=10; HOLD=30; HTTP_HOLD=5; IDLE_N=10000; SCALE_N=19000; SCALE_CHECKS=1000,5000,10000; FAN_N=(1000 10000)
+    PACED_N=10000; SOAK_S=20
 fi
+PACED_RATE=2
+FAIR_N=1000
 # The saturation cases' closed-loop window (bench/report.py's FANOUT_WINDOW).
 FAN_WINDOW=128
 
@@ -69,6 +79,7 @@ fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 BIN="$CARGO_TARGET_DIR/release"
 echo "== building (release)"
+# sockjs-bench's package holds ws-ceiling and sockjs-soak too.
 cargo build --release --quiet -p sockjs-test-server -p sockjs-bench
 # socketioxide, pinned by bench/socketioxide/Cargo.lock; without it the
 # comparison goes on without its rows.
@@ -109,8 +120,10 @@ start_server() {
     : >"$log"
     case "$1" in
         # serve() accepts 10,000 connections by default; the scale case needs
-        # 19,000 (sockjs-node has no such cap).
-        ours) "${SERVER_CPU[@]}" "$BIN/sockjs-test-server" --port 0 --max-connections 20000 >"$log" 2>&1 & ;;
+        # 19,000 (sockjs-node has no such cap). OURS_STATS=1 adds --stats
+        # (GET /_stats: live sessions, which the soak waits on; sockjs-node's
+        # bench/node/server.js always answers it).
+        ours) "${SERVER_CPU[@]}" "$BIN/sockjs-test-server" --port 0 --max-connections 20000 ${OURS_STATS:+--stats} >"$log" 2>&1 & ;;
         node) "${SERVER_CPU[@]}" node "$NODE_DIR/server.js" --port 0 >"$log" 2>&1 & ;;
         ceiling) "${SERVER_CPU[@]}" "$BIN/ws-ceiling" --port 0 >"$log" 2>&1 & ;;
         # SIO_ECHO=1 makes it echo instead of broadcasting.
@@ -143,7 +156,7 @@ run() {
     local case="$1" server="$2" path="$3"
     shift 3
     start_server "$server"
-    local load
+    local load started=$SECONDS
     load=$(cut -d' ' -f1 /proc/loadavg)
     echo "sockjs-bench http://ADDR$path --label $case/$server $* --server-pid PID" >>"$COMMANDS"
     printf '== round %s: %-14s %-8s (load %s) ' "$ROUND" "$case" "$server" "$load"
@@ -151,12 +164,36 @@ run() {
     line=$("${CLIENT_CPU[@]}" "$BIN/sockjs-bench" "http://$ADDR$path" --label "$case/$server" --server-pid "$SERVER_PID" \
         "$@" 2>>"$WORK/bench.log") || true
     stop_server
-    if [ -z "$line" ]; then
+    record "$line" "$load" "$started"
+}
+
+# record LINE LOAD STARTED: one result line (JSON) into RESULTS, with the
+# round and the load average, and a progress line.
+record() {
+    if [ -z "$1" ]; then
         echo "no result (see $WORK/bench.log)"
         return
     fi
-    echo "$line" | python3 -c 'import json,sys; v=json.loads(sys.stdin.read()); print(v["throughput_per_s"], "/s  p50", v["latency_us"]["p50"], "us  errors", v["lost"]+v["duplicated"]+v["reordered"]+v["corrupted"]+v["errors"])'
-    echo "$line" | python3 -c 'import json,sys; v=json.loads(sys.stdin.read()); v["round"]=int(sys.argv[1]); v["loadavg_1m"]=float(sys.argv[2]); print(json.dumps(v))' "$ROUND" "$load" >>"$RESULTS"
+    echo "$1" | python3 -c 'import json,sys; v=json.loads(sys.stdin.read()); print(v.get("throughput_per_s"), "/s  p50", (v.get("latency_us") or {}).get("p50"), "us  errors", sum(v.get(k, 0) for k in ["lost", "duplicated", "reordered", "corrupted", "errors"]), " (%ss)" % sys.argv[1])' "$((SECONDS - $3))"
+    echo "$1" | python3 -c 'import json,sys; v=json.loads(sys.stdin.read()); v["round"]=int(sys.argv[1]); v["loadavg_1m"]=float(sys.argv[2]); print(json.dumps(v))' "$ROUND" "$2" >>"$RESULTS"
+}
+
+# soak SERVER: sockjs-soak's mixed load (every transport, sessions aborted
+# and abandoned) for SOAK_S seconds against a fresh server, which must then
+# reclaim every session; its RSS before, at the peak and after (settled).
+soak() {
+    local server="$1"
+    OURS_STATS=1 start_server "$server"
+    local load started=$SECONDS
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    local args=(--duration "$SOAK_S" --rounds 1 --disconnect-delay-ms 5000 --json --label "soak/$server")
+    echo "sockjs-soak --target http://ADDR --server-pid PID ${args[*]}" >>"$COMMANDS"
+    printf '== round %s: %-14s %-8s (load %s) ' "$ROUND" soak "$server" "$load"
+    local line
+    line=$("${CLIENT_CPU[@]}" "$BIN/sockjs-soak" --target "http://$ADDR" --server-pid "$SERVER_PID" "${args[@]}" \
+        2>>"$WORK/bench.log" | grep '^{' | tail -n1) || true
+    stop_server
+    record "$line" "$load" "$started"
 }
 
 T=(--warmup "$WARMUP" --duration "$DURATION")
@@ -213,6 +250,7 @@ fanout_cases() {
     fi
 }
 
+BENCH_T0=$SECONDS
 for ROUND in $(seq 1 "$ROUNDS"); do
     if [ $((ROUND % 2)) = 1 ]; then ORDER=(node ours); else ORDER=(ours node); fi
     if [ "$ONLY" = fanout ]; then
@@ -221,15 +259,22 @@ for ROUND in $(seq 1 "$ROUNDS"); do
     fi
     for s in "${ORDER[@]}"; do run ws_throughput "$s" /echo --scenario ws --sessions 100 --in-flight 10 --size 64 "${T[@]}"; done
     for s in ceiling "${ORDER[@]}"; do run raw_throughput "$s" /echo --scenario raw-ws --sessions 100 --in-flight 10 --size 64 "${T[@]}"; done
+    for s in "${ORDER[@]}"; do run ws_fair "$s" /echo --scenario ws --sessions "$FAIR_N" --in-flight 1 --size 64 "${T[@]}"; done
+    for s in "${ORDER[@]}"; do run raw_fair "$s" /echo --scenario raw-ws --sessions "$FAIR_N" --in-flight 1 --size 64 "${T[@]}"; done
+    for s in "${ORDER[@]}"; do run ws_paced "$s" /echo --scenario ws --sessions "$PACED_N" --rate "$PACED_RATE" --size 64 "${T[@]}"; done
     for s in "${ORDER[@]}"; do run ws_latency "$s" /echo --scenario ws --sessions 1 --in-flight 1 --size 64 "${T[@]}"; done
     for s in "${ORDER[@]}"; do run xhr_streaming "$s" /echo --scenario xhr-streaming --sessions 100 --in-flight 10 --size 64 "${T[@]}"; done
     for s in "${ORDER[@]}"; do run xhr_polling "$s" /echo --scenario xhr-polling --sessions 50 --in-flight 1 --size 64 "${T[@]}"; done
     for s in "${ORDER[@]}"; do run connect "$s" /echo --scenario connect --sessions 10 "${T[@]}"; done
     for s in "${ORDER[@]}"; do run idle_memory "$s" /echo --scenario idle --sessions "$IDLE_N" --size 64 --duration "$HOLD"; done
+    for s in "${ORDER[@]}"; do run idle_xhr "$s" /echo --scenario idle --transport xhr-streaming --sessions "$IDLE_N" --size 64 --duration "$HTTP_HOLD"; done
+    for s in "${ORDER[@]}"; do run idle_es "$s" /echo --scenario idle --transport eventsource --sessions "$IDLE_N" --size 64 --duration "$HTTP_HOLD"; done
     run scale ours /echo --scenario idle --sessions "$SCALE_N" --checkpoints "$SCALE_CHECKS" --size 64 --duration "$HOLD"
+    for s in "${ORDER[@]}"; do soak "$s"; done
     fanout_cases
 done
 LOAD_END=$(cat /proc/loadavg)
+echo "== measured for $(((SECONDS - BENCH_T0) / 60)) min $(((SECONDS - BENCH_T0) % 60)) s"
 FINISHED=$(date -u +"%Y-%m-%d %H:%M UTC")
 
 mkdir -p "$(dirname "$OUT")"
@@ -241,6 +286,7 @@ python3 bench/report.py "$RESULTS" \
     --load-start "$LOAD_START" --load-end "$LOAD_END" \
     --rounds "$ROUNDS" $QUICK_FLAG \
     --idle-sessions "$IDLE_N" --scale-sessions "$SCALE_N" \
+    --fair-sessions "$FAIR_N" --paced-sessions "$PACED_N" --paced-rate "$PACED_RATE" --soak-seconds "$SOAK_S" \
     --fanout-sessions "${FAN_N[*]}" ${ONLY:+--only "$ONLY"} \
     --note "$NOTE" \
     --machine "nproc: $CPUS; CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -n1); kernel: $(uname -r); memory: $(free -g | awk '/^Mem:/ {print $2}') GiB" \
