@@ -33,6 +33,12 @@
 //! `sockjs-redis`, under the node name of `--node-id`, else `node-<pid>`),
 //! and `/_stats` gains a `"_cluster"` member: the adapter's counters and
 //! the messages whose cross-node part it reported as not delivered.
+//! The server runs on tokio's current-thread runtime: on the one core it
+//! is given in the benchmarks, its single FIFO run queue serves 1,000 busy
+//! sessions fairly, where the multi-thread runtime's bounded local queue
+//! overflows into the global one and leaves some sessions waiting (see
+//! docs/PERFORMANCE.md). `--threads N` runs the multi-thread runtime with N
+//! workers instead.
 //! `--metrics ADDR` (e.g. `127.0.0.1:9100`, or port 0 for a free one)
 //! serves the library's metrics in the Prometheus text format at
 //! `http://ADDR/metrics` and prints `sockjs-test-server metrics on URL`
@@ -139,6 +145,10 @@ fn parse_args() -> Result<Args, String> {
             "--node-id" => a.node_id = Some(node_id::header_value(&val()?)?),
             "--redis" => a.redis = Some(val()?),
             "--metrics" => a.metrics = Some(val()?),
+            // Read by `main`, before the runtime starts.
+            "--threads" => {
+                val()?;
+            }
             "-h" | "--help" => {
                 return Err(
                     "usage: sockjs-test-server [--host H] [--port P] [--sockjs-url URL] \
@@ -149,7 +159,7 @@ fn parse_args() -> Result<Args, String> {
                             [--write-timeout-ms N] [--max-header-bytes N] [--frame-timeout-ms N] \
                             [--receiver-grace-ms N] [--xhr-send-settle-ms N] [--max-messages-per-send N] \
                             [--inbound-capacity N] [--max-queued-bytes N] [--max-session-id-len N] \
-                            [--grace-period-ms N] [--allow-origin PATTERN]... [--stats] [--node-id NAME] [--redis URL] [--metrics ADDR]"
+                            [--grace-period-ms N] [--allow-origin PATTERN]... [--stats] [--node-id NAME] [--redis URL] [--metrics ADDR] [--threads N]"
                         .into(),
                 )
             }
@@ -242,8 +252,41 @@ fn example_com_only(origin: &str) -> CorsDecision {
     }
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // The flag is read before the runtime exists; everything else in `amain`.
+    let threads = threads_flag().unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2);
+    });
+    let mut builder = match threads {
+        None => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+    };
+    let runtime = builder.enable_all().build().unwrap_or_else(|e| {
+        eprintln!("cannot start the runtime: {e}");
+        std::process::exit(1);
+    });
+    runtime.block_on(amain());
+}
+
+/// `--threads N`: tokio's multi-thread runtime with N workers; without it,
+/// the current-thread runtime (see the crate docs).
+fn threads_flag() -> Result<Option<usize>, String> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == "--threads") {
+        None => Ok(None),
+        Some(i) => match args.get(i + 1).map(|v| v.parse::<usize>()) {
+            Some(Ok(n)) if n >= 1 => Ok(Some(n)),
+            _ => Err("--threads: a number of worker threads, at least 1".into()),
+        },
+    }
+}
+
+async fn amain() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)

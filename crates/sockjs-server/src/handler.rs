@@ -4,7 +4,12 @@ use crate::session::Session;
 use std::future::Future;
 use std::pin::Pin;
 
-/// The application: called once for every new session, in its own task.
+/// The application: called once for every new session. Its future runs in
+/// a task of its own on the HTTP transports, and in the connection's task on
+/// the websocket endpoints (polled beside the connection, so a message and
+/// the reply to it are handled in one wake-up). Either way a panic closes
+/// only its session (1011), and a future that blocks its thread stalls the
+/// sessions sharing that thread: await, never block.
 ///
 /// Implemented for every `Fn(Session) -> impl Future<Output = ()>` closure
 /// or function that is `Send + Sync + 'static`:

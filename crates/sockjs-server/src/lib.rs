@@ -429,7 +429,8 @@
 //!
 //! # Supervision
 //!
-//! Each session's handler runs in a task of its own, inside a `tracing` span
+//! Each session's handler runs in a task of its own (on the websocket
+//! endpoints, the connection's task, polled beside it), inside a `tracing` span
 //! `sockjs.session` with the service prefix, the transport and a short
 //! session id. A handler that panics is logged at `error` and its session
 //! is closed with 1011 "Internal error"; nothing else is affected.

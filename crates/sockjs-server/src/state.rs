@@ -18,6 +18,7 @@ use http::request::Parts;
 use sha1::{Digest, Sha1};
 use sockjs_core::Transport;
 use sockjs_core::{DecodeLimits, QueueLimits};
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -126,12 +127,22 @@ impl<H: Handler> State<H> {
         (shared, session)
     }
 
-    /// Runs the application on `session` in a task of its own, inside a
-    /// span naming the service, the transport and a short session id. A
-    /// panicking application is logged and its session closed with
-    /// 1011 "Internal error" (see `Session`'s `Drop`); the panic goes no
-    /// further than its own task.
+    /// Runs the application on `session` in a task of its own (see
+    /// [`State::supervised`]).
     pub(crate) fn spawn_handler(&self, session: Session) {
+        if let Some(app) = self.supervised(session) {
+            tokio::spawn(app);
+        }
+    }
+
+    /// The application running on `session`, inside a span naming the
+    /// service, the transport and a short session id, for the caller to
+    /// run (an HTTP session's own task, or a websocket's connection task).
+    /// A panicking application is logged and its session closed with 1011
+    /// "Internal error" (see `Session`'s `Drop`); the panic goes no further
+    /// than this future. `None` when the handler panicked before returning
+    /// its future (the session is closed already).
+    pub(crate) fn supervised(&self, session: Session) -> Option<impl Future<Output = ()> + Send + 'static> {
         use futures_util::FutureExt;
         use tracing::Instrument;
         let span = tracing::info_span!(
@@ -153,10 +164,10 @@ impl<H: Handler> State<H> {
                 meters.handler_panicked();
                 panicked(&guard, panic.as_ref());
                 log_close(&guard.shared.close_event_now());
-                return;
+                return None;
             }
         };
-        tokio::spawn(
+        Some(
             async move {
                 let mut app = std::panic::AssertUnwindSafe(app).catch_unwind();
                 let closed = guard.shared.wait_closed();
@@ -190,7 +201,7 @@ impl<H: Handler> State<H> {
                 }
             }
             .instrument(span),
-        );
+        )
     }
 
     /// Finds the HTTP session `id`, or creates it (starting the application

@@ -42,7 +42,7 @@ pub(crate) async fn run_boxed<H, S>(
     ws: Box<WebSocketStream<S>>,
     info: Box<ConnInfo>,
     raw: bool,
-    _slot: SessionSlot,
+    slot: SessionSlot,
 ) where
     H: Handler,
     S: AsyncRead + AsyncWrite + ReadProgress + Unpin,
@@ -61,7 +61,6 @@ pub(crate) async fn run_boxed<H, S>(
         let (code, reason) = crate::shutdown::SHUTTING_DOWN;
         shared.close(code, reason);
     }
-    state.spawn_handler(session);
     let settings = Settings {
         heartbeat: state.config.heartbeat_delay,
         pong_timeout: state.config.websocket_pong_timeout,
@@ -69,12 +68,21 @@ pub(crate) async fn run_boxed<H, S>(
         limits: state.decode_limits(),
     };
     let inbound = shared.inbound();
-    drive(ws, &shared, rid, inbound, settings, raw).await;
-    // Whatever ended the loop, the session is over.
-    shared.expire(1006, "Connection closed");
-    shared.detach(rid, false);
-    state.ws_sessions.remove_if_same(&key, &shared);
-    state.end_session(&shared);
+    let connection = async {
+        drive(ws, &shared, rid, inbound, settings, raw).await;
+        // Whatever ended the loop, the session is over.
+        shared.expire(1006, "Connection closed");
+        shared.detach(rid, false);
+        state.ws_sessions.remove_if_same(&key, &shared);
+        state.end_session(&shared);
+        // The session no longer counts, even if its application goes on.
+        drop(slot);
+    };
+    // The application runs in this task, beside the connection (see `pair`).
+    match state.supervised(session) {
+        Some(app) => super::pair::both(connection, app).await,
+        None => connection.await,
+    }
 }
 
 #[derive(Clone, Copy)]
