@@ -56,6 +56,12 @@ mod cluster;
 mod metrics;
 mod node_id;
 
+/// mimalloc gives freed pages back to the system shortly after they are
+/// freed, where glibc's malloc keeps most of a load's peak in its arenas.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Default)]
 struct Limits {
     max_sessions: Option<usize>,

@@ -23,7 +23,7 @@ use std::task::{Context, Poll, Wake, Waker};
 const ROUNDS: usize = 8;
 
 /// One side's waker: marks the side woken, then wakes the task.
-struct Side {
+pub(crate) struct Side {
     woken: AtomicBool,
     task: Arc<AtomicWaker>,
 }
@@ -39,37 +39,84 @@ impl Wake for Side {
     }
 }
 
-/// Runs `a` and `b` to completion in the caller's task.
-pub(crate) async fn both<A, B>(a: A, b: B)
+/// Runs `a` and `b` to completion in the caller's task (`b` may be
+/// absent). A struct rather than an `async fn`, so the two futures live in
+/// it once: an `async fn` would keep its arguments and the pinned copies
+/// it polls, twice the room, for the session's whole life.
+pub(crate) fn both<A, B>(a: A, b: Option<B>) -> Both<A, B>
 where
     A: Future<Output = ()>,
     B: Future<Output = ()>,
 {
     let task = Arc::new(AtomicWaker::new());
-    let side = || {
+    let side = |woken| {
         Arc::new(Side {
-            woken: AtomicBool::new(true),
+            woken: AtomicBool::new(woken),
             task: task.clone(),
         })
     };
-    let (side_a, side_b) = (side(), side());
-    let (waker_a, waker_b) = (Waker::from(side_a.clone()), Waker::from(side_b.clone()));
-    let mut a = std::pin::pin!(a);
-    let mut b = std::pin::pin!(b);
-    let (mut a_done, mut b_done) = (false, false);
-    std::future::poll_fn(|cx| {
-        task.register(cx.waker());
+    let (side_a, side_b) = (side(true), side(b.is_some()));
+    Both {
+        waker_a: Waker::from(side_a.clone()),
+        waker_b: Waker::from(side_b.clone()),
+        side_a,
+        side_b,
+        task,
+        a: Some(a),
+        b,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// See [`both`].
+    pub(crate) struct Both<A, B> {
+        task: Arc<AtomicWaker>,
+        side_a: Arc<Side>,
+        side_b: Arc<Side>,
+        waker_a: Waker,
+        waker_b: Waker,
+        // `None` once finished (dropped then, as a task would be).
+        #[pin]
+        a: Option<A>,
+        #[pin]
+        b: Option<B>,
+    }
+}
+
+/// Whether `side` was woken since the last look (and clears it).
+fn take(side: &Side) -> bool {
+    side.woken.swap(false, Ordering::AcqRel)
+}
+
+impl<A, B> Future for Both<A, B>
+where
+    A: Future<Output = ()>,
+    B: Future<Output = ()>,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        this.task.register(cx.waker());
         for _ in 0..ROUNDS {
             let mut polled = false;
-            if !a_done && side_a.woken.swap(false, Ordering::AcqRel) {
-                polled = true;
-                a_done = poll_side(a.as_mut(), &waker_a);
+            if let Some(a) = this.a.as_mut().as_pin_mut() {
+                if take(this.side_a) {
+                    polled = true;
+                    if poll_side(a, this.waker_a) {
+                        this.a.set(None);
+                    }
+                }
             }
-            if !b_done && side_b.woken.swap(false, Ordering::AcqRel) {
-                polled = true;
-                b_done = poll_side(b.as_mut(), &waker_b);
+            if let Some(b) = this.b.as_mut().as_pin_mut() {
+                if take(this.side_b) {
+                    polled = true;
+                    if poll_side(b, this.waker_b) {
+                        this.b.set(None);
+                    }
+                }
             }
-            if a_done && b_done {
+            if this.a.is_none() && this.b.is_none() {
                 return Poll::Ready(());
             }
             if !polled {
@@ -79,8 +126,7 @@ where
         // Still busy after every round: let other tasks run first.
         cx.waker().wake_by_ref();
         Poll::Pending
-    })
-    .await;
+    }
 }
 
 fn poll_side<F: Future<Output = ()>>(f: Pin<&mut F>, waker: &Waker) -> bool {
@@ -108,7 +154,7 @@ mod tests {
                 to_a.send(i + 1).await.unwrap();
             }
         };
-        tokio::time::timeout(std::time::Duration::from_secs(5), both(a, b))
+        tokio::time::timeout(std::time::Duration::from_secs(5), both(a, Some(b)))
             .await
             .expect("both sides finish");
     }
@@ -120,7 +166,7 @@ mod tests {
         let b = async move {
             rx.await.unwrap();
         };
-        let run = tokio::spawn(both(a, b));
+        let run = tokio::spawn(both(a, Some(b)));
         tokio::task::yield_now().await;
         assert!(!run.is_finished());
         tx.send(()).unwrap();
@@ -144,7 +190,7 @@ mod tests {
                 Poll::Pending
             }
         });
-        let run = tokio::spawn(both(a, async {}));
+        let run = tokio::spawn(both(a, Some(async {})));
         let stopper = tokio::spawn(async move { stop.store(true, Ordering::Release) });
         tokio::time::timeout(std::time::Duration::from_secs(5), async {
             stopper.await.unwrap();

@@ -68,21 +68,41 @@ pub(crate) async fn run_boxed<H, S>(
         limits: state.decode_limits(),
     };
     let inbound = shared.inbound();
-    let connection = async {
-        drive(ws, &shared, rid, inbound, settings, raw).await;
-        // Whatever ended the loop, the session is over.
-        shared.expire(1006, "Connection closed");
-        shared.detach(rid, false);
-        state.ws_sessions.remove_if_same(&key, &shared);
-        state.end_session(&shared);
-        // The session no longer counts, even if its application goes on.
-        drop(slot);
-    };
-    // The application runs in this task, beside the connection (see `pair`).
-    match state.supervised(session) {
-        Some(app) => super::pair::both(connection, app).await,
-        None => connection.await,
-    }
+    // The application runs in this task, beside the connection (see
+    // `pair`); both futures are built in place, held once.
+    let app = state.supervised(session);
+    super::pair::both(
+        connection(&state, &shared, ws, rid, inbound, settings, raw, key, slot),
+        app,
+    )
+    .await;
+}
+
+/// The connection's side of a websocket session: the loop, then the
+/// session's end.
+#[allow(clippy::too_many_arguments)]
+async fn connection<H, S>(
+    state: &State<H>,
+    shared: &Arc<Shared>,
+    ws: Box<WebSocketStream<S>>,
+    rid: ReceiverId,
+    inbound: Option<mpsc::Sender<String>>,
+    settings: Settings,
+    raw: bool,
+    key: u64,
+    slot: SessionSlot,
+) where
+    H: Handler,
+    S: AsyncRead + AsyncWrite + ReadProgress + Unpin,
+{
+    drive(ws, shared, rid, inbound, settings, raw).await;
+    // Whatever ended the loop, the session is over.
+    shared.expire(1006, "Connection closed");
+    shared.detach(rid, false);
+    state.ws_sessions.remove_if_same(&key, shared);
+    state.end_session(shared);
+    // The session no longer counts, even if its application goes on.
+    drop(slot);
 }
 
 #[derive(Clone, Copy)]
