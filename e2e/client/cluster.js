@@ -1,27 +1,33 @@
 // Several nodes behind a load balancer, driven by the official sockjs-client
-// in Node: three sockjs-test-server nodes (--node-id n1..n3) behind HAProxy,
-// then three fresh ones behind nginx, each balancer running the committed
-// deploy/haproxy.cfg or deploy/nginx.conf with only its placeholders replaced
-// (see `render`).
+// in Node: three sockjs-test-server nodes (--node-id n1..n3, --redis on one
+// throwaway redis-server, --stats) behind HAProxy, then three fresh ones
+// behind nginx, each balancer running the committed deploy/haproxy.cfg or
+// deploy/nginx.conf with only its placeholders replaced (see `render`).
 //
 // * Echo works on websocket, xhr-streaming, xhr-polling and eventsource
 //   through the balancer, and every request of a session is answered by one
-//   node (seen through the X-SockJS-Node header, see "Probes").
+//   node (seen through the X-SockJS-Node header, see sessions.js).
 // * Stickiness is needed: the same HTTP clients through a round-robin variant
 //   of the HAProxy config break (their requests reach several nodes and the
 //   sessions close or stop echoing), while through the sticky one none does.
 // * The JSESSIONID alternative (HAProxy's second backend) sticks by cookie.
+// * Broadcast across nodes on Redis (broadcast.js): every message of 64
+//   clients reaches every client once and in order per sender; Redis
+//   restarted mid-run: what the other nodes missed is exactly what the
+//   publishing node reported undelivered, then broadcast resumes.
 // * A node SIGKILLed mid-run: its clients see their session close, reconnect
-//   through the balancer to a surviving node and echo there; clients of the
-//   surviving nodes are not closed and lose no echo.
-// * Broadcast across nodes (needs --redis, built separately): see
-//   `crossNodeBroadcast`.
+//   through the balancer to a surviving node and echo there, and receive
+//   later broadcasts from both surviving nodes; clients of the surviving
+//   nodes are not closed and lose no echo and no broadcast.
 //
-// Loaded by run.js, which runs it with --cluster (scripts/client-tests.sh
-// passes it); its runner prints and counts the results. This suite alone:
-// `./scripts/client-tests.sh --only cluster --no-browser`.
+// redis-server and a sockjs-test-server with --redis are required: without
+// either the suite fails. Loaded by run.js, which runs it with --cluster
+// (scripts/client-tests.sh passes it); its runner prints and counts the
+// results. This suite alone: `./scripts/client-tests.sh --only cluster --no-browser`.
 'use strict';
 
+// First: its probes must be in place before sockjs-client is loaded.
+const sessions = require('./sessions.js');
 const { spawn, spawnSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
@@ -29,7 +35,10 @@ const http = require('node:http');
 const os = require('node:os');
 const path = require('node:path');
 
+const { broadcastAcrossNodes, DeathBroadcasts, redisRestart } = require('./broadcast.js');
 const { waitListening, freePort, waitForPort, Children } = require('./procs.js');
+
+const { STEP_MS, soleNode, nodesOf, responseCount, changed, waitFor, Client, openClients, reconnect, countBy } = sessions;
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const HAPROXY_CFG = path.join(ROOT, 'deploy', 'haproxy.cfg');
@@ -48,8 +57,6 @@ const DISCONNECT_MS = 2000;
 const CLOSE_BOUND_MS = HEARTBEAT_MS + DISCONNECT_MS + 2000;
 // Echo rounds every surviving client must complete after the kill.
 const ROUNDS_AFTER_KILL = 10;
-// How long one awaited event may take before the test fails.
-const STEP_MS = 15000;
 // How long a client through the round-robin balancer gets to open and echo
 // before it counts as broken (most break at once, with a close).
 const RR_STEP_MS = 5000;
@@ -59,213 +66,13 @@ const TESTS = {
   hapRoundRobin: 'cluster haproxy round robin breaks sessions, sticky does not',
   hapCookie: 'cluster haproxy JSESSIONID alternative sticks by cookie',
   hapBroadcast: 'cluster haproxy broadcast across nodes',
+  hapRedis: 'cluster haproxy redis restart',
   hapDeath: 'cluster haproxy node death',
   ngxEcho: 'cluster nginx echo on every transport, one node per session',
+  ngxBroadcast: 'cluster nginx broadcast across nodes',
+  ngxRedis: 'cluster nginx redis restart',
   ngxDeath: 'cluster nginx node death',
 };
-
-// ---------------------------------------------------------------------------
-// Probes: which node answered each request of a session
-//
-// Every node runs with --node-id, so each of its responses carries
-// X-SockJS-Node. sockjs-client in Node makes its requests two ways:
-// * xhr-streaming, xhr-polling, every xhr_send (its XHR driver) and
-//   eventsource (the `eventsource` package) call `request` on Node's http
-//   module, looked up at each call: wrapping `http.request` sees every
-//   response with its URL and headers (neither uses `http.get`).
-// * websocket goes through faye-websocket's `Client`, which makes its own
-//   socket and handshake; its public `headers` are the 101 response's once
-//   `open` fires. sockjs-client's websocket driver re-exports that `Client`
-//   once, when sockjs-client is loaded, so we replace the export with a
-//   subclass that reads the headers on open before that (run.js loads this
-//   file first), and `checkProbes` verifies that the driver sockjs-client
-//   uses is ours.
-// The session id is read from the URL (/<prefix>/<server>/<session>/<transport>);
-// each client gets an id of ours (sockjs-client's `sessionId` option), so a
-// record names its client. Probes record only while the suite runs (`armed`).
-// ---------------------------------------------------------------------------
-
-const SESSION_URL = /\/[^/.?]+\/([^/.?]+)\/(websocket|xhr|xhr_send|xhr_streaming|eventsource|htmlfile|jsonp|jsonp_send)(?:\?|$)/;
-// session id -> [{ what, status, node }]
-const observed = new Map();
-let armed = false;
-
-function observe(sessionId, what, status, node) {
-  if (!observed.has(sessionId)) observed.set(sessionId, []);
-  observed.get(sessionId).push({ what, status, node: node || `none (${status})` });
-}
-
-function requestPath(arg) {
-  if (typeof arg === 'string') return new URL(arg).pathname;
-  if (arg instanceof URL) return arg.pathname;
-  return (arg && arg.path) || '/';
-}
-
-const realRequest = http.request;
-http.request = function probedRequest(...args) {
-  const req = realRequest.apply(this, args);
-  const m = armed && SESSION_URL.exec(requestPath(args[0]));
-  if (!m) return req;
-  const [, sessionId, what] = m;
-  req.on('response', (res) => {
-    observe(sessionId, what, res.statusCode, res.headers['x-sockjs-node']);
-    // A response cut short (its node died mid-stream, the balancer dropped
-    // the connection) is reported by Node only to an 'error' listener on the
-    // response, and sockjs-client's XHR driver listens on the request alone:
-    // its xhr-streaming session would wait forever. A browser's XHR fails
-    // (status 0) and the client closes the session (1006). So, for the XHR
-    // driver's POSTs, a response that ends incomplete becomes the request's
-    // error, as in a browser. The eventsource package watches the response
-    // itself and needs nothing.
-    if (req.method === 'POST') {
-      res.on('close', () => {
-        if (!res.complete && !req.aborted && req.listenerCount('error') > 0) {
-          req.emit('error', new Error('response cut short'));
-        }
-      });
-    }
-  });
-  return req;
-};
-
-const SOCKJS_DIR = path.dirname(require.resolve('sockjs-client/package.json'));
-const faye = require(require.resolve('faye-websocket', { paths: [SOCKJS_DIR] }));
-const FayeClient = faye.Client;
-class ProbedFayeClient extends FayeClient {
-  constructor(url, protocols, options) {
-    super(url, protocols, options);
-    const m = armed && SESSION_URL.exec(new URL(url).pathname);
-    if (m) this.on('open', () => observe(m[1], m[2], this.statusCode, this.headers && this.headers['x-sockjs-node']));
-  }
-}
-faye.Client = ProbedFayeClient;
-
-function checkProbes() {
-  const driver = require(path.join(SOCKJS_DIR, 'lib', 'transport', 'driver', 'websocket.js'));
-  if (driver !== ProbedFayeClient) {
-    throw new Error('sockjs-client was loaded before cluster.js: its websocket driver is not probed');
-  }
-}
-
-// The one node that answered every request of the client's session.
-function soleNode(c) {
-  const recs = observed.get(c.sessionId) || [];
-  if (!recs.length) throw new Error(`no response of session ${c.sessionId} (${c.transport}) was seen`);
-  const nodes = new Set(recs.map((r) => r.node));
-  if (nodes.size !== 1) {
-    throw new Error(`session ${c.sessionId} (${c.transport}) answered by ${[...nodes].join(' and ')}: ${describeRecords(recs)}`);
-  }
-  return recs[0].node;
-}
-
-function nodesOf(c) {
-  return new Set((observed.get(c.sessionId) || []).map((r) => r.node));
-}
-
-function describeRecords(recs) {
-  return recs
-    .slice(0, 8)
-    .map((r) => `${r.what} ${r.status} ${r.node}`)
-    .join(', ');
-}
-
-// ---------------------------------------------------------------------------
-// Waiting on events: every client event (open, message, close) re-checks the
-// pending waits, so a test goes on as soon as what it waits for happened.
-// ---------------------------------------------------------------------------
-
-const waits = new Set();
-
-function changed() {
-  for (const check of [...waits]) check();
-}
-
-// Resolves with `ready()`'s first value other than undefined; rejects when
-// it throws, or after `ms` naming `what`.
-function waitFor(what, ready, ms = STEP_MS) {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      let value;
-      try {
-        value = ready();
-      } catch (err) {
-        waits.delete(check);
-        clearTimeout(timer);
-        reject(err);
-        return;
-      }
-      if (value !== undefined) {
-        waits.delete(check);
-        clearTimeout(timer);
-        resolve(value);
-      }
-    };
-    const timer = setTimeout(() => {
-      waits.delete(check);
-      reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
-    }, ms);
-    waits.add(check);
-    check();
-  });
-}
-
-// One SockJS client with a session id of ours, its messages and its close.
-class Client {
-  constructor(SockJS, url, transport, tag) {
-    this.transport = transport;
-    this.sessionId = `${tag}${crypto.randomBytes(5).toString('hex')}`;
-    this.inbox = [];
-    this.rounds = 0;
-    this.openedAt = null;
-    this.closeEvent = null;
-    this.sock = new SockJS(url, null, { transports: [transport], sessionId: () => this.sessionId });
-    this.sock.onopen = () => {
-      this.openedAt = Date.now();
-      changed();
-    };
-    this.sock.onmessage = (e) => {
-      this.inbox.push(e.data);
-      changed();
-    };
-    this.sock.onclose = (e) => {
-      this.closeEvent = { code: e.code, reason: e.reason, at: Date.now() };
-      changed();
-    };
-  }
-
-  get label() {
-    return `${this.transport} ${this.sessionId}`;
-  }
-
-  closedText() {
-    return `${this.closeEvent.code} "${this.closeEvent.reason}"`;
-  }
-
-  opened(ms = STEP_MS) {
-    return waitFor(`${this.label} to open`, () => {
-      if (this.openedAt) return true;
-      if (this.closeEvent) throw new Error(`${this.label} closed before open: ${this.closedText()}`);
-    }, ms);
-  }
-
-  // Sends `n` messages at once and waits for their echoes, in order.
-  async echo(n, ms = STEP_MS) {
-    const from = this.inbox.length;
-    const sent = Array.from({ length: n }, (_, i) => `${this.sessionId} m${i} "\u00e9\u2028"`);
-    sent.forEach((m) => this.sock.send(m));
-    const got = await waitFor(`${n} echoes on ${this.label}`, () => {
-      if (this.inbox.length - from >= n) return this.inbox.slice(from);
-      if (this.closeEvent) throw new Error(`${this.label} closed (${this.closedText()}) before its echoes`);
-    }, ms);
-    if (JSON.stringify(got) !== JSON.stringify(sent)) {
-      throw new Error(`${this.label}: sent ${JSON.stringify(sent)}, got ${JSON.stringify(got)}`);
-    }
-  }
-
-  close() {
-    this.sock.close();
-  }
-}
 
 // Echo rounds one message at a time (each sent when the previous one came
 // back) until `state.stop`; rejects when the session closes or an echo
@@ -283,23 +90,6 @@ async function steadyEcho(c, state) {
     c.rounds++;
     changed();
   }
-}
-
-function openClients(SockJS, base, transports, perTransport, tag) {
-  const clients = [];
-  for (const t of transports) {
-    for (let i = 0; i < perTransport; i++) clients.push(new Client(SockJS, `${base}/echo`, t, `${tag}${t.replace('-', '')}`));
-  }
-  return clients;
-}
-
-function countBy(items, key) {
-  const counts = new Map();
-  for (const it of items) counts.set(key(it), (counts.get(key(it)) || 0) + 1);
-  return [...counts.entries()]
-    .sort()
-    .map(([k, v]) => `${k} ×${v}`)
-    .join(', ');
 }
 
 // ---------------------------------------------------------------------------
@@ -389,7 +179,7 @@ class Cluster {
             [
               '--host', '127.0.0.1', '--port', '0', '--node-id', name,
               '--heartbeat-delay-ms', String(HEARTBEAT_MS), '--disconnect-delay-ms', String(DISCONNECT_MS),
-              ...this.nodeArgs,
+              '--stats', ...this.nodeArgs,
             ],
             { stdio: ['ignore', 'pipe', 'inherit'] }
           )
@@ -469,26 +259,52 @@ class Cluster {
   }
 }
 
-// Whether this sockjs-test-server has --redis (the Redis adapter, being
-// built separately): its usage line lists it.
-function supportsRedis(bin) {
+// The nodes need --redis (cluster-wide /broadcast) and --stats: a
+// sockjs-test-server without them fails the suite, as a missing program does.
+function requireRedisFlag(bin) {
   const r = spawnSync(bin, ['--help'], { encoding: 'utf8' });
-  return /--redis\b/.test(`${r.stdout || ''}${r.stderr || ''}`);
+  const usage = `${r.stdout || ''}${r.stderr || ''}`;
+  for (const flag of ['--redis', '--stats']) {
+    if (!new RegExp(`${flag}\\b`).test(usage)) throw new Error(`${bin} has no ${flag}: the cluster suite needs it`);
+  }
 }
 
-// A throwaway redis-server on a free port, no persistence.
-async function startRedis(children) {
-  const port = await freePort();
-  const child = children.add(
-    spawn(findProgram('redis-server'), ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
-  );
-  const stderr = keepStderr(child);
-  await waitForPort(port, child, 'redis-server').catch((err) => {
-    throw new Error(`${err.message}: ${stderr()}`);
-  });
-  return `redis://127.0.0.1:${port}`;
+// A throwaway redis-server on a free port, without persistence, which the
+// Redis restart check stops and starts again on the same port.
+class Redis {
+  constructor(children) {
+    this.children = children;
+    this.port = null;
+    this.child = null;
+  }
+
+  get url() {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  // Resolves once it accepts connections (on the port it had, if any).
+  async start() {
+    if (this.port === null) this.port = await freePort();
+    const child = this.children.add(
+      spawn(findProgram('redis-server'), ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+    );
+    const stderr = keepStderr(child);
+    await waitForPort(this.port, child, 'redis-server').catch((err) => {
+      throw new Error(`${err.message}: ${stderr()}`);
+    });
+    this.child = child;
+  }
+
+  // SIGTERM; resolves once it exited. redis-server then exits between two
+  // turns of its event loop, before flushing what the last turn wrote: a
+  // PUBLISH it ran was both answered and passed to the subscribers, or
+  // neither, so "reported undelivered" and "missed by the other nodes" can
+  // be compared exactly. A SIGKILL could land between those two writes.
+  stop() {
+    return this.children.stop(this.child, 'SIGTERM');
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -499,7 +315,7 @@ async function startRedis(children) {
 // by one node for every request of its session; the sessions cover at
 // least two nodes. Then streamed frames must not be held back.
 async function echoEverywhere(SockJS, base, tag) {
-  const clients = openClients(SockJS, base, TRANSPORTS, CLIENTS_PER_TRANSPORT, tag);
+  const clients = openClients(SockJS, `${base}/echo`, TRANSPORTS, CLIENTS_PER_TRANSPORT, tag);
   try {
     await Promise.all(clients.map((c) => c.opened()));
     await Promise.all(clients.map((c) => c.echo(5)));
@@ -509,7 +325,7 @@ async function echoEverywhere(SockJS, base, tag) {
     const nodes = clients.map((c) => soleNode(c));
     const used = new Set(nodes);
     if (used.size < 2) throw new Error(`every session landed on ${[...used]}: the balancer does not spread them`);
-    const responses = clients.reduce((n, c) => n + observed.get(c.sessionId).length, 0);
+    const responses = clients.reduce((n, c) => n + responseCount(c), 0);
     clients.forEach((c) => c.close());
     const latency = await streamingRoundTrips(SockJS, base, tag);
     return `${clients.length} sessions (${countBy(clients, (c) => c.transport)}), ${responses} responses seen, each session on one node (${countBy(nodes, (n) => n)}); ${latency}`;
@@ -557,7 +373,7 @@ async function streamingRoundTrips(SockJS, base, tag) {
 // Each client opens and echoes within RR_STEP_MS; the outcome is "ok" or
 // why it broke (several nodes answered, it closed, it timed out).
 async function probeSessions(SockJS, base, tag) {
-  const clients = openClients(SockJS, base, HTTP_TRANSPORTS, 8, tag);
+  const clients = openClients(SockJS, `${base}/echo`, HTTP_TRANSPORTS, 8, tag);
   try {
     const outcomes = await Promise.all(
       clients.map(async (c) => {
@@ -664,42 +480,28 @@ function pickVictim(clients, nodeOf) {
   return victim;
 }
 
-// A fresh session for a client whose node died: through the balancer again,
-// as an application reconnects on close. Up to three attempts (a real client
-// retries too; the balancer may not have noticed the dead node yet).
-async function reconnect(SockJS, base, transport, dead, tag) {
-  let lastError = null;
-  for (let attempt = 1; attempt <= 3; attempt++) {
-    const c = new Client(SockJS, `${base}/echo`, transport, tag);
-    try {
-      await c.opened();
-      await c.echo(3);
-      const node = soleNode(c);
-      if (node === dead) throw new Error(`${c.label} reconnected to the dead node ${dead}`);
-      return { c, node, attempt };
-    } catch (err) {
-      c.close();
-      lastError = err;
-    }
-  }
-  throw new Error(`${transport}: no working session after 3 attempts: ${lastError.message}`);
-}
-
+// Echo clients and broadcast clients (broadcast.js `DeathBroadcasts`) while
+// the node with the most transports dies.
 async function survivesNodeDeath(SockJS, cluster, base, tag) {
-  const clients = openClients(SockJS, base, TRANSPORTS, CLIENTS_PER_TRANSPORT, tag);
+  const clients = openClients(SockJS, `${base}/echo`, TRANSPORTS, CLIENTS_PER_TRANSPORT, tag);
+  const bc = new DeathBroadcasts(SockJS, base, `${tag}b`);
   const fresh = [];
   try {
     await Promise.all(clients.map((c) => c.opened()));
+    await bc.opened();
     await Promise.all(clients.map((c) => c.echo(1)));
-    const nodeOf = new Map(clients.map((c) => [c, soleNode(c)]));
-    const victim = pickVictim(clients, nodeOf);
+    const nodeOf = new Map([...clients.map((c) => [c, soleNode(c)]), ...bc.nodeOf]);
+    const victim = pickVictim([...clients, ...bc.clients], nodeOf);
     const victims = clients.filter((c) => nodeOf.get(c) === victim);
     const survivors = clients.filter((c) => nodeOf.get(c) !== victim);
     if (!survivors.length) throw new Error(`every session is on ${victim}`);
+    const allVictims = [...victims, ...bc.victims(victim)];
 
-    // Echo traffic on every client while the node dies.
+    // Echo traffic on every echo client and broadcasts from every broadcast
+    // client while the node dies.
     const state = { stop: false };
     const loops = clients.map((c) => steadyEcho(c, state).then(() => null, (err) => err));
+    await bc.start();
     await waitFor('3 echo rounds on every client', () => {
       const dead = clients.find((c) => c.closeEvent);
       if (dead) throw new Error(`${dead.label} closed before the kill: ${dead.closedText()}`);
@@ -709,10 +511,10 @@ async function survivesNodeDeath(SockJS, cluster, base, tag) {
     const killedAt = Date.now();
     await cluster.kill(victim);
 
-    await waitFor(`the ${victims.length} sessions of ${victim} to close`, () => {
-      if (victims.every((c) => c.closeEvent)) return true;
+    await waitFor(`the ${allVictims.length} sessions of ${victim} to close`, () => {
+      if (allVictims.every((c) => c.closeEvent)) return true;
     }, CLOSE_BOUND_MS + STEP_MS);
-    const late = victims.filter((c) => c.closeEvent.at - killedAt > CLOSE_BOUND_MS);
+    const late = allVictims.filter((c) => c.closeEvent.at - killedAt > CLOSE_BOUND_MS);
     if (late.length) {
       throw new Error(`${late.length} sessions of ${victim} closed later than ${CLOSE_BOUND_MS} ms after the kill: ${late[0].label} after ${late[0].closeEvent.at - killedAt} ms`);
     }
@@ -735,78 +537,24 @@ async function survivesNodeDeath(SockJS, cluster, base, tag) {
       soleNode(c);
     });
 
-    const closeTimes = victims.map((c) => c.closeEvent.at - killedAt);
-    const again = await Promise.all(victims.map((c) => reconnect(SockJS, base, c.transport, victim, `${tag}re`)));
+    const closeTimes = allVictims.map((c) => c.closeEvent.at - killedAt);
+    const again = await Promise.all(
+      victims.map((c) => reconnect(SockJS, `${base}/echo`, c.transport, victim, `${tag}re`, (r) => r.echo(3)))
+    );
     again.forEach((r) => fresh.push(r.c));
     const retried = again.filter((r) => r.attempt > 1).length;
+    const broadcasts = await bc.afterKill(victim);
     return (
-      `killed ${victim} (${victims.length} sessions: ${countBy(victims, (c) => c.transport)}); ` +
-      `closes ${countBy(victims, (c) => c.closedText())} within ${Math.max(...closeTimes)} ms; ` +
-      `reconnected to ${countBy(again, (r) => r.node)}${retried ? ` (${retried} on a second attempt)` : ''}, echo ok; ` +
-      `${survivors.length} surviving sessions kept, ${survivors.reduce((n, c) => n + c.rounds, 0)} echo rounds, none lost`
+      `killed ${victim} (${allVictims.length} sessions: ${countBy(allVictims, (c) => c.transport)}); ` +
+      `closes ${countBy(allVictims, (c) => c.closedText())} within ${Math.max(...closeTimes)} ms; ` +
+      `echo: reconnected to ${countBy(again, (r) => r.node)}${retried ? ` (${retried} on a second attempt)` : ''}, echo ok, ` +
+      `${survivors.length} surviving sessions kept, ${survivors.reduce((n, c) => n + c.rounds, 0)} echo rounds, none lost; ${broadcasts}`
     );
   } finally {
     clients.forEach((c) => c.close());
     fresh.forEach((c) => c.close());
+    bc.close();
   }
-}
-
-// ---------------------------------------------------------------------------
-// Cross-node broadcast: the place for the checks that need --redis.
-//
-// `crossNodeBroadcast(runner, name, SockJS, base, { redisUrl })` runs when
-// the nodes were started with `--redis redisUrl` (the suite does so when
-// `sockjs-test-server --help` lists --redis; `redisUrl` is null otherwise,
-// and the check is reported skipped). With the Redis adapter, /broadcast is
-// cluster-wide: clients spread over the nodes through the balancer must each
-// get every message of every client once, each sender's in order.
-// ---------------------------------------------------------------------------
-
-const BROADCAST_CLIENTS = 12;
-const BROADCAST_MESSAGES = 3;
-
-async function broadcastAcrossNodes(SockJS, base) {
-  const transports = ['websocket', 'xhr-streaming', 'eventsource', 'xhr-polling'];
-  const clients = Array.from(
-    { length: BROADCAST_CLIENTS },
-    (_, i) => new Client(SockJS, `${base}/broadcast`, transports[i % transports.length], 'bc')
-  );
-  try {
-    await Promise.all(clients.map((c) => c.opened()));
-    const nodes = clients.map((c) => soleNode(c));
-    if (new Set(nodes).size < 2) throw new Error(`all ${clients.length} clients landed on ${nodes[0]}; nothing crosses nodes`);
-    clients.forEach((c, i) => {
-      for (let k = 0; k < BROADCAST_MESSAGES; k++) c.sock.send(`from ${i} #${k}`);
-    });
-    const total = BROADCAST_CLIENTS * BROADCAST_MESSAGES;
-    await waitFor(`${total} broadcast messages at every client`, () => {
-      const closed = clients.find((c) => c.closeEvent);
-      if (closed) throw new Error(`${closed.label} closed: ${closed.closedText()}`);
-      if (clients.every((c) => c.inbox.length >= total)) return true;
-    });
-    clients.forEach((c) => {
-      if (c.inbox.length !== total) throw new Error(`${c.label} got ${c.inbox.length} messages, want ${total}`);
-      for (let i = 0; i < BROADCAST_CLIENTS; i++) {
-        const mine = c.inbox.filter((m) => m.startsWith(`from ${i} #`));
-        const want = Array.from({ length: BROADCAST_MESSAGES }, (_, k) => `from ${i} #${k}`);
-        if (JSON.stringify(mine) !== JSON.stringify(want)) {
-          throw new Error(`${c.label} (on ${soleNode(c)}) got ${JSON.stringify(mine)} from client ${i} (on ${nodes[i]})`);
-        }
-      }
-    });
-    return `${clients.length} clients on ${countBy(nodes, (n) => n)}: ${total} messages each, once and in order per sender`;
-  } finally {
-    clients.forEach((c) => c.close());
-  }
-}
-
-async function crossNodeBroadcast(runner, name, SockJS, base, { redisUrl }) {
-  if (!runner.wants(name)) return;
-  if (!redisUrl) {
-    console.log(`skip ${name}: sockjs-test-server has no --redis yet`);
-    return;
-  }
-  await runner.test(name, () => broadcastAcrossNodes(SockJS, base));
 }
 
 // ---------------------------------------------------------------------------
@@ -819,14 +567,17 @@ async function clusterSuite(runner, { server }) {
   if (!Object.values(TESTS).some((n) => runner.wants(n))) return;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sockjs-cluster-'));
   const children = new Children();
-  armed = true;
+  sessions.arm(true);
+  const wants = (prefix) => Object.values(TESTS).some((n) => n.startsWith(prefix) && runner.wants(n));
   try {
-    checkProbes();
+    sessions.checkProbes();
     const SockJS = require('sockjs-client');
-    const redisUrl = supportsRedis(server) ? await startRedis(children) : null;
-    const nodeArgs = redisUrl ? ['--redis', redisUrl] : [];
+    requireRedisFlag(server);
+    const redis = new Redis(children);
+    await redis.start();
+    const nodeArgs = ['--redis', redis.url];
 
-    if ([TESTS.hapEcho, TESTS.hapRoundRobin, TESTS.hapCookie, TESTS.hapBroadcast, TESTS.hapDeath].some((n) => runner.wants(n))) {
+    if (wants('cluster haproxy ')) {
       const c = new Cluster(server, tmp, children, nodeArgs);
       await c.startNodes();
       const sticky = await c.haproxy('sticky');
@@ -835,16 +586,19 @@ async function clusterSuite(runner, { server }) {
       await runner.test(TESTS.hapEcho, () => echoEverywhere(SockJS, sticky, 'he'));
       await runner.test(TESTS.hapRoundRobin, () => roundRobinBreaks(SockJS, sticky, roundRobin));
       await runner.test(TESTS.hapCookie, () => cookieSticky(byCookie));
-      await crossNodeBroadcast(runner, TESTS.hapBroadcast, SockJS, sticky, { redisUrl });
+      await runner.test(TESTS.hapBroadcast, () => broadcastAcrossNodes(SockJS, sticky, 'hb'));
+      await runner.test(TESTS.hapRedis, () => redisRestart(SockJS, sticky, c.nodes, redis, 'hr'));
       await runner.test(TESTS.hapDeath, () => survivesNodeDeath(SockJS, c, sticky, 'hd'));
       await c.stop();
     }
 
-    if ([TESTS.ngxEcho, TESTS.ngxDeath].some((n) => runner.wants(n))) {
+    if (wants('cluster nginx ')) {
       const c = new Cluster(server, tmp, children, nodeArgs);
       await c.startNodes();
       const base = await c.nginx();
       await runner.test(TESTS.ngxEcho, () => echoEverywhere(SockJS, base, 'ne'));
+      await runner.test(TESTS.ngxBroadcast, () => broadcastAcrossNodes(SockJS, base, 'nb'));
+      await runner.test(TESTS.ngxRedis, () => redisRestart(SockJS, base, c.nodes, redis, 'nr'));
       await runner.test(TESTS.ngxDeath, () => survivesNodeDeath(SockJS, c, base, 'nd'));
       await c.stop();
     }
@@ -852,7 +606,7 @@ async function clusterSuite(runner, { server }) {
     runner.failed.push('cluster harness');
     console.log(`FAIL cluster harness: ${err.stack || err}`);
   } finally {
-    armed = false;
+    sessions.arm(false);
     await children.stopAll();
     children.close();
     fs.rmSync(tmp, { recursive: true, force: true });

@@ -7,8 +7,9 @@
 // Usage: node client/run.js --server PATH [--chat PATH] [--cluster] [--only SUBSTRING] [--no-browser]
 //   --server   the sockjs-test-server binary (default: $SOCKJS_TEST_SERVER_BIN)
 //   --chat     the chat example binary (its Node test runs when given)
-//   --cluster  also run the multi-node suite (cluster.js: three nodes behind
-//              HAProxy and nginx, which must be installed)
+//   --cluster  also run the multi-node suite (cluster.js and broadcast.js:
+//              three nodes on Redis behind HAProxy and nginx; haproxy, nginx
+//              and redis-server must be installed)
 //   --only     run only the tests whose name contains SUBSTRING
 //   --no-browser  skip the Chromium suite
 // Prints one line per test and a final "N passed, M failed" line; exits 1 if

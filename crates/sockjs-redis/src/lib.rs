@@ -73,7 +73,9 @@
 //! [`ClusterStats::undelivered`] and logs the outage once. The adapter
 //! reconnects with backoff, subscribes again, and cross-node delivery
 //! resumes as soon as Redis answers. Broadcasts are never queued across an
-//! outage, so nothing arrives late and out of order after it.
+//! outage, so nothing arrives late and out of order after it. What Redis
+//! passed on before it went away (and confirmed to the publishing node) is
+//! still delivered, even on a node whose own `PUBLISH` fails first.
 //!
 //! Node names must be unique: a node ignores the broadcasts that carry its
 //! own name (it delivered them itself).

@@ -20,6 +20,9 @@ const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// Most broadcasts published as one Redis message.
 const MAX_BATCH: usize = 256;
+/// Longest wait, once the connection failed, for the subscription to hand
+/// over what it already received (see `Task::drain`).
+const DRAIN_LIMIT: Duration = Duration::from_millis(250);
 
 type Reply<T> = oneshot::Sender<Result<T, ClusterError>>;
 
@@ -274,6 +277,9 @@ impl Task {
                 }
             }
         };
+        if let End::Lost(_) = &end {
+            self.drain(&mut messages).await;
+        }
         let why = match &end {
             End::Stopped => "the adapter stopped",
             End::Lost(_) => "lost the connection to Redis",
@@ -282,6 +288,41 @@ impl Task {
             let _ = p.reply.send(Err(ClusterError::Unavailable(why.into())));
         }
         end
+    }
+
+    /// After the connection failed: delivers the broadcasts the subscription
+    /// already received before dropping it. Redis passes a broadcast to the
+    /// subscribers as it answers its `PUBLISH`, so its node counts it as
+    /// sent; this node's own `PUBLISH` failing a moment later (Redis going
+    /// away) must not lose it. When Redis is gone the subscription ends
+    /// right after them; a live one gets at most `DRAIN_LIMIT`.
+    async fn drain(&mut self, messages: &mut redis::aio::PubSubStream) {
+        // Broadcasts made meanwhile fail at once, as while reconnecting.
+        self.set_up(false);
+        let deliver = async {
+            while let Some(msg) = messages.next().await {
+                if msg.get_channel_name() == self.channels.broadcast {
+                    self.on_broadcast(msg.get_payload_bytes());
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_LIMIT, deliver).await;
+    }
+
+    /// Delivers a batch of another node's broadcasts to this node's sessions.
+    fn on_broadcast(&self, payload: &[u8]) {
+        match serde_json::from_slice::<Batch>(payload) {
+            Ok(batch) if batch.n != self.conf.node => {
+                self.stats.received.fetch_add(batch.b.len() as u64, Ordering::Relaxed);
+                for item in batch.b {
+                    self.hub.deliver(&item.into_envelope());
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(service = %self.service, error = %e, "ignored a malformed broadcast from Redis")
+            }
+        }
     }
 
     /// Publishes `first` and whatever other broadcasts are already queued
@@ -395,18 +436,7 @@ impl Task {
         let channel = msg.get_channel_name();
         let payload = msg.get_payload_bytes();
         if channel == self.channels.broadcast {
-            match serde_json::from_slice::<Batch>(payload) {
-                Ok(batch) if batch.n != self.conf.node => {
-                    self.stats.received.fetch_add(batch.b.len() as u64, Ordering::Relaxed);
-                    for item in batch.b {
-                        self.hub.deliver(&item.into_envelope());
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(service = %self.service, error = %e, "ignored a malformed broadcast from Redis")
-                }
-            }
+            self.on_broadcast(payload);
         } else if channel == self.channels.query {
             let Ok(ask) = serde_json::from_slice::<Ask>(payload) else {
                 tracing::warn!(service = %self.service, "ignored a malformed query from Redis");

@@ -1,7 +1,8 @@
 //! Two nodes (two services, each with its own `RedisCluster`) on a real
 //! `redis-server` started on a free port: cross-node broadcast exactly once
 //! and in order, rooms and exceptions, cluster-wide presence, and a Redis
-//! outage (reported, local delivery unaffected, recovery after restart).
+//! outage (reported, local delivery unaffected, recovery after restart,
+//! nothing Redis confirmed dropped by a node whose own publish fails).
 //!
 //! Needs `redis-server` (Debian package `redis-server`, installed by
 //! `scripts/install-services.sh`, which `scripts/test.sh` runs).
@@ -63,6 +64,19 @@ impl Redis {
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Redis {
+    /// Stops the server with SIGTERM and waits until it is gone. It exits
+    /// between two turns of its event loop, so a `PUBLISH` it answered was
+    /// also passed to every subscriber (both are written in one turn); a
+    /// SIGKILL could land between those writes.
+    fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
             let _ = c.wait();
         }
     }
@@ -263,6 +277,68 @@ async fn an_outage_is_reported_local_delivery_goes_on_and_it_recovers() {
     // b missed exactly what was reported.
     assert_eq!(b.messages("b1", 1).await, ["after"]);
     assert!(a.cluster.stats().connects >= 2);
+}
+
+/// A broadcast Redis confirmed to its node reaches a node whose own
+/// `PUBLISH` fails a moment later, as Redis goes away: the broadcast is
+/// already in that node's subscription and is delivered, not dropped with
+/// it. Node b runs on a runtime of its own, frozen while a publishes, Redis
+/// dies and b queues a broadcast of its own: when b wakes, its `PUBLISH`
+/// fails while a's message still waits in its subscription.
+#[tokio::test]
+async fn a_confirmed_broadcast_survives_the_receivers_failed_publish() {
+    let mut redis = Redis::start();
+    let p = prefix("drain");
+    let b_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let b_handle = b_runtime.handle().clone();
+    let (stop_b, stopped) = tokio::sync::oneshot::channel::<()>();
+    let b_thread = std::thread::spawn(move || {
+        b_runtime.block_on(async {
+            let _ = stopped.await;
+        })
+    });
+    let mut a = node(&redis, "a", &p);
+    let mut b = {
+        let _on_b = b_handle.enter();
+        node(&redis, "b", &p)
+    };
+    let _a1 = a.open("a1").await;
+    let _b1 = b.open("b1").await;
+    a.connected().await;
+    b.connected().await;
+
+    // Freeze b's runtime: its link and its Redis connections stop reading.
+    let (frozen_tx, frozen) = tokio::sync::oneshot::channel::<()>();
+    let (thaw, thawed) = std::sync::mpsc::channel::<()>();
+    b_handle.spawn(async move {
+        let _ = frozen_tx.send(());
+        let _ = thawed.recv();
+    });
+    frozen.await.expect("b's runtime froze");
+    assert_eq!(
+        a.svc.hub().to_all().publish("x").await.remote,
+        Ok(1),
+        "Redis confirmed it"
+    );
+    let y = b.svc.hub().to_all().publish("y");
+    redis.terminate();
+    thaw.send(()).expect("b's runtime thaws");
+
+    assert!(
+        matches!(y.await.remote, Err(ClusterError::Unavailable(_))),
+        "b's own PUBLISH fails"
+    );
+    assert_eq!(
+        b.messages("b1", 2).await,
+        ["y", "x"],
+        "a's confirmed broadcast reached b"
+    );
+    drop(b);
+    let _ = stop_b.send(());
+    b_thread.join().expect("b's runtime thread");
 }
 
 #[test]
