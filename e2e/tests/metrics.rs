@@ -10,6 +10,15 @@ use common::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// The URL the server printed for `--metrics`.
+fn metrics_url(s: &Server) -> String {
+    s.printed
+        .iter()
+        .find_map(|l| l.strip_prefix("sockjs-test-server metrics on "))
+        .expect("the metrics line")
+        .to_owned()
+}
+
 /// One scrape: `name{labels}` (labels sorted by name) to value.
 type Scrape = BTreeMap<String, f64>;
 
@@ -81,12 +90,7 @@ fn exact_values_after_sessions_on_several_transports() {
     ]) else {
         return;
     };
-    let metrics = s
-        .printed
-        .iter()
-        .find_map(|l| l.strip_prefix("sockjs-test-server metrics on "))
-        .expect("the metrics line")
-        .to_owned();
+    let metrics = metrics_url(&s);
     let before = scrape(&metrics);
     assert_eq!(nonzero(&before, "sockjs_sessions_opened_total"), BTreeMap::new());
     assert_eq!(
@@ -238,12 +242,7 @@ fn heartbeats_are_counted() {
     let Some(s) = own_server(&["--metrics", "127.0.0.1:0", "--heartbeat-delay-ms", "50"]) else {
         return;
     };
-    let metrics = s
-        .printed
-        .iter()
-        .find_map(|l| l.strip_prefix("sockjs-test-server metrics on "))
-        .expect("the metrics line")
-        .to_owned();
+    let metrics = metrics_url(&s);
     let session = session_url("/echo");
     let mut st = stream(&s, "POST", &format!("{session}/xhr_streaming"), &[]);
     st.read_until(b"o\n");

@@ -42,22 +42,29 @@ impl Redis {
     /// Starts the server (again, on the same port) and waits until it
     /// accepts connections.
     fn restart(&mut self) {
-        let child = Command::new("redis-server")
+        let mut child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed (scripts/install-services.sh)");
+        let stdout = child.stdout.take().expect("piped stdout");
         self.child = Some(child);
-        let started = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        // redis-server logs "Ready to accept connections" once it listens;
+        // its log is read to the end (by a thread) so it never blocks on it.
+        let (ready, is_ready) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("Ready to accept connections") {
+                    let _ = ready.send(());
+                }
+            }
+        });
+        is_ready
+            .recv_timeout(Duration::from_secs(10))
+            .expect("redis-server did not start");
     }
 
     /// Kills the server (SIGKILL) and waits until it is gone.

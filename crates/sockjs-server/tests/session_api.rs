@@ -421,7 +421,9 @@ async fn the_sink_waits_for_queue_room_and_fails_once_closed() {
         let r = SinkExt::send(&mut session, "3").await;
         (r, session)
     });
-    tokio::time::sleep(SHORT).await;
+    // One turn of this current-thread runtime runs the spawned send until
+    // it waits.
+    tokio::task::yield_now().await;
     assert!(!blocked.is_finished(), "the sink holds back while the queue is full");
     assert_eq!(poll(&svc, "/echo/000/s1").await, "a[\"1\",\"2\"]\n");
     let (r, mut session) = blocked.await.unwrap();

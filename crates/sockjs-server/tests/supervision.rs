@@ -27,13 +27,15 @@ async fn fragile(mut s: Session) {
     }
 }
 
-/// A `tracing` writer into a shared buffer.
+/// A `tracing` writer into a shared buffer; each write wakes whoever waits
+/// for a line (see `wait_for_line`).
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+struct Captured(Arc<Mutex<Vec<u8>>>, Arc<tokio::sync::Notify>);
 
 impl std::io::Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
+        self.1.notify_waiters();
         Ok(buf.len())
     }
 
@@ -66,6 +68,25 @@ impl Captured {
     fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
     }
+
+    /// Waits (at most 5 s) until a logged line satisfies `found`; returns
+    /// everything logged by then.
+    async fn wait_for_line(&self, found: impl Fn(&str) -> bool) -> String {
+        let looked = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                let written = self.1.notified();
+                tokio::pin!(written);
+                written.as_mut().enable();
+                let text = self.text();
+                if text.lines().any(&found) {
+                    return text;
+                }
+                written.await;
+            }
+        })
+        .await;
+        looked.unwrap_or_else(|_| panic!("no such line logged: {}", self.text()))
+    }
 }
 
 #[tokio::test]
@@ -80,15 +101,10 @@ async fn open_and_close_are_logged_in_the_session_span() {
     assert_eq!(body, "c[1001,\"Server is shutting down\"]\n");
     // The span names the session by a short prefix of its id (a secret).
     let span = "sockjs.session{prefix=/spans transport=xhr-polling session=logg}";
-    let mut text = String::new();
     // The close event is written by the handler's task: wait for it.
-    for _ in 0..500 {
-        text = logs.text();
-        if text.lines().any(|l| l.contains(span) && l.contains("session closed")) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let text = logs
+        .wait_for_line(|l| l.contains(span) && l.contains("session closed"))
+        .await;
     let mine: Vec<&str> = text.lines().filter(|l| l.contains(span)).collect();
     let opened = mine
         .iter()
