@@ -496,6 +496,7 @@ mod dispatch;
 mod error;
 mod handler;
 mod hub;
+mod inbox;
 mod pages;
 mod proxy;
 mod registry;

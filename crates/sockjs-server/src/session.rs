@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio::sync::mpsc;
 
 /// How a session ended, as reported by [`Session::closed`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +55,7 @@ pub struct CloseReason {
 /// ```
 pub struct Session {
     shared: Arc<Shared>,
-    inbound: mpsc::Receiver<String>,
+    inbound: crate::inbox::Receiver,
     info: Arc<ConnInfo>,
     hub: Hub,
     /// A message given to the sink that is waiting for room in the queue.
@@ -76,7 +75,7 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, inbound: mpsc::Receiver<String>, info: Arc<ConnInfo>, hub: Hub) -> Session {
+    pub(crate) fn new(shared: Arc<Shared>, inbound: crate::inbox::Receiver, info: Arc<ConnInfo>, hub: Hub) -> Session {
         Session {
             shared,
             inbound,
@@ -150,7 +149,7 @@ impl Session {
     /// This method is cancel safe: if it is used in `tokio::select!` and
     /// another branch completes first, no message is lost.
     pub async fn recv(&mut self) -> Option<String> {
-        if let Ok(m) = self.inbound.try_recv() {
+        if let Some(m) = self.inbound.try_recv() {
             return Some(m);
         }
         self.shared.set_app_idle(true);

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 /// Request headers sockjs-node exposes to applications. Cookies never are.
 pub(crate) const HEADER_WHITELIST: [&str; 14] = [
@@ -100,7 +100,7 @@ pub(crate) struct Inner {
     /// Kept under the same lock as the queue, so no wake-up is lost.
     waker: Option<Waker>,
     /// Dropped on close so that `Session::recv` returns `None`.
-    inbound: Option<mpsc::Sender<String>>,
+    inbound: Option<crate::inbox::Sender>,
     close_event: Option<CloseEvent>,
     /// When a send last found the outbound queue full, if no receiver has
     /// taken anything from it since.
@@ -126,7 +126,7 @@ impl Shared {
         id: Arc<str>,
         sid: SessionId,
         core: sockjs_core::Session,
-        inbound: mpsc::Sender<String>,
+        inbound: crate::inbox::Sender,
         slow_consumer: Option<Duration>,
         meters: crate::telemetry::SessionMeters,
     ) -> Arc<Shared> {
@@ -316,14 +316,14 @@ impl Shared {
     ///
     /// `since` is [`Shared::idle_generation`] read before the messages were
     /// queued: the application must have gone idle after that.
-    pub(crate) async fn settle(&self, tx: &mpsc::Sender<String>, since: u64, limit: Duration) {
+    pub(crate) async fn settle(&self, tx: &crate::inbox::Sender, since: u64, limit: Duration) {
         let _ = tokio::time::timeout(limit, async {
             loop {
                 let notified = self.idle.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
                 let idle_again = self.app_idle.load(Ordering::Acquire) && self.idle_gen.load(Ordering::Acquire) > since;
-                if tx.is_closed() || (idle_again && tx.capacity() == tx.max_capacity()) {
+                if tx.is_closed() || (idle_again && tx.is_empty()) {
                     return;
                 }
                 notified.await;
@@ -344,7 +344,7 @@ impl Shared {
         }
     }
 
-    pub(crate) fn inbound(&self) -> Option<mpsc::Sender<String>> {
+    pub(crate) fn inbound(&self) -> Option<crate::inbox::Sender> {
         self.lock().inbound.clone()
     }
 
@@ -435,7 +435,19 @@ impl Shared {
         })
     }
 
-    pub(crate) async fn push(&self, mut msg: String) -> Result<(), SendError> {
+    pub(crate) async fn push(&self, msg: String) -> Result<(), SendError> {
+        match self.try_push(msg) {
+            Ok(()) => Ok(()),
+            // Boxed: waiting for room is the rare path, and its state (a
+            // registration and a timer) would otherwise be part of every
+            // `send` future, hence of every idle application's task.
+            Err(PushError::Full(m)) => Box::pin(self.push_waiting(m)).await,
+            Err(_) => Err(SendError::Closed),
+        }
+    }
+
+    /// [`Shared::push`] once the queue was found full.
+    async fn push_waiting(&self, mut msg: String) -> Result<(), SendError> {
         loop {
             // Register interest before checking, so a drain between the
             // check and the wait is not missed.

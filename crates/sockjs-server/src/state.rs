@@ -118,7 +118,7 @@ impl<H: Handler> State<H> {
         id: Arc<str>,
         info: ConnInfo,
     ) -> (Arc<Shared>, Session) {
-        let (tx, rx) = tokio::sync::mpsc::channel(self.config.inbound_capacity);
+        let (tx, rx) = crate::inbox::channel(self.config.inbound_capacity);
         let core = sockjs_core::Session::new(now(), self.config.disconnect_delay, self.queue_limits());
         let meters = self.meters.session(info.transport);
         let shared = Shared::new(id, sid, core, tx, self.config.slow_consumer_timeout, meters);

@@ -120,13 +120,14 @@ pub(super) fn ws_config(config: &crate::config::Config, raw: bool) -> WebSocketC
     WebSocketConfig::default()
         .max_message_size(Some(wire))
         .max_frame_size(Some(wire))
-        // The read buffer is allocated up front and kept for the session's
-        // life: at 2 KiB it is half of what it was. 1 KiB saves 1 KiB more
-        // per session but costs 5-15% more CPU per message when busy.
-        // Reads take at most this much at a time, but a frame's whole
+        // tungstenite allocates its read buffer up front and keeps it for
+        // the session's life; the guard below it reads from the socket in
+        // chunks of its own that it frees once taken, so this buffer can
+        // stay small without a system call per small read (an idle
+        // session holds 256 bytes here instead of 2 KiB). A frame's whole
         // length is reserved once its header is read, so larger messages
-        // only cost more (cheap) reads, no copies.
-        .read_buffer_size(2048)
+        // only cost more (cheap, in-memory) reads, no extra copies.
+        .read_buffer_size(256)
         // Frames are collected up to 4 KiB and written by the flush that ends
         // each batch (`send` flushes), so a burst of raw echoes costs one
         // write per ~4 KiB instead of one per message. tungstenite keeps the

@@ -13,7 +13,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -49,7 +48,9 @@ pub(crate) async fn run_boxed<H, S>(
 {
     let sid = state.next_id();
     let key = sid.0;
-    let (shared, session) = state.start_session(sid, format!("ws-{key}").into(), *info);
+    // Out of its box at once: moved out with `*info`, the box itself would
+    // be freed only when this function returns, at the session's end.
+    let (shared, session) = state.start_session(sid, format!("ws-{key}").into(), unbox(info));
     let Attach::Attached(rid) = shared.attach() else {
         state.end_session(&shared);
         return;
@@ -78,6 +79,12 @@ pub(crate) async fn run_boxed<H, S>(
     .await;
 }
 
+/// Takes a value out of its box and frees the box now.
+#[allow(clippy::boxed_local)]
+fn unbox<T>(b: Box<T>) -> T {
+    *b
+}
+
 /// The connection's side of a websocket session: the loop, then the
 /// session's end.
 #[allow(clippy::too_many_arguments)]
@@ -86,7 +93,7 @@ async fn connection<H, S>(
     shared: &Arc<Shared>,
     ws: Box<WebSocketStream<S>>,
     rid: ReceiverId,
-    inbound: Option<mpsc::Sender<String>>,
+    inbound: Option<crate::inbox::Sender>,
     settings: Settings,
     raw: bool,
     key: u64,
@@ -95,7 +102,7 @@ async fn connection<H, S>(
     H: Handler,
     S: AsyncRead + AsyncWrite + ReadProgress + Unpin,
 {
-    drive(ws, shared, rid, inbound, settings, raw).await;
+    drive(ws, shared, rid, inbound, &settings, raw).await;
     // Whatever ended the loop, the session is over.
     shared.expire(1006, "Connection closed");
     shared.detach(rid, false);
@@ -117,21 +124,55 @@ struct Settings {
 /// Runs one write (send, feed, flush) under the write deadline. False when
 /// it failed or the peer did not take the bytes in time; the caller then
 /// drops the connection (a close frame could not get through either).
-async fn write<F>(shared: &Shared, limit: Option<Duration>, op: F) -> bool
+fn write<F>(shared: &Shared, limit: Option<Duration>, op: F) -> Within<'_, F>
 where
-    F: std::future::Future<Output = Result<(), WsError>>,
+    F: Future<Output = Result<(), WsError>>,
 {
-    match limit {
-        None => op.await.is_ok(),
-        Some(t) => match tokio::time::timeout(t, op).await {
-            Ok(r) => r.is_ok(),
-            Err(_) => {
-                let (code, reason) = crate::shared::SLOW_CONSUMER;
-                tracing::debug!(session = %crate::shared::short_id(&shared.id), "websocket peer stopped reading");
-                shared.expire(code, reason);
-                false
-            }
-        },
+    Within {
+        op,
+        shared,
+        limit,
+        timer: None,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// See [`write`]. Its timer is made (boxed) only once the write has to
+    /// wait, which most never do: an inline timer would add its 112 bytes to
+    /// every session's task, since the session loop holds a write future in
+    /// the same room as its idle state.
+    struct Within<'a, F> {
+        #[pin]
+        op: F,
+        shared: &'a Shared,
+        limit: Option<Duration>,
+        timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    }
+}
+
+impl<F> Future for Within<'_, F>
+where
+    F: Future<Output = Result<(), WsError>>,
+{
+    type Output = bool;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<bool> {
+        use std::task::Poll;
+        let this = self.project();
+        if let Poll::Ready(r) = this.op.poll(cx) {
+            return Poll::Ready(r.is_ok());
+        }
+        let Some(limit) = *this.limit else {
+            return Poll::Pending;
+        };
+        let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        let (code, reason) = crate::shared::SLOW_CONSUMER;
+        tracing::debug!(session = %crate::shared::short_id(&this.shared.id), "websocket peer stopped reading");
+        this.shared.expire(code, reason);
+        Poll::Ready(false)
     }
 }
 
@@ -152,10 +193,11 @@ async fn next_out(shared: &Shared, rid: ReceiverId, raw: bool) -> Out {
     }
 }
 
-async fn reserve(tx: &Option<mpsc::Sender<String>>) -> Option<mpsc::Permit<'_, String>> {
+/// Waits for room in the application's queue: false when nobody reads.
+async fn room(tx: &Option<crate::inbox::Sender>) -> bool {
     match tx {
-        Some(tx) => tx.reserve().await.ok(),
-        None => None,
+        Some(tx) => tx.ready().await,
+        None => false,
     }
 }
 
@@ -163,17 +205,17 @@ async fn reserve(tx: &Option<mpsc::Sender<String>>) -> Option<mpsc::Permit<'_, S
 /// room, without waiting. What does not fit stays in `pending` for the
 /// `reserve` branch of the loop; on the common path, this saves a trip
 /// around the loop (and its polls) per message.
-fn forward_now(inbound: &Option<mpsc::Sender<String>>, pending: &mut VecDeque<String>) {
+fn forward_now(inbound: &Option<crate::inbox::Sender>, pending: &mut VecDeque<String>) {
     let Some(tx) = inbound else { return };
     while let Some(m) = pending.pop_front() {
         match tx.try_send(m) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(m)) => {
+            Err(crate::inbox::TrySendError::Full(m)) => {
                 pending.push_front(m);
                 return;
             }
             // The application dropped its receiver: nobody will read.
-            Err(mpsc::error::TrySendError::Closed(_)) => {
+            Err(crate::inbox::TrySendError::Closed(_)) => {
                 pending.clear();
                 return;
             }
@@ -189,19 +231,22 @@ async fn drive<S>(
     mut ws: Box<WebSocketStream<S>>,
     shared: &Shared,
     rid: ReceiverId,
-    inbound: Option<mpsc::Sender<String>>,
-    st: Settings,
+    inbound: Option<crate::inbox::Sender>,
+    st: &Settings,
     raw: bool,
 ) where
     S: AsyncRead + AsyncWrite + ReadProgress + Unpin,
 {
     let mut pending: VecDeque<String> = VecDeque::new();
-    let heartbeat = tokio::time::sleep(st.heartbeat);
-    tokio::pin!(heartbeat);
-    let far = crate::clock::after(Instant::now(), crate::MAX_DURATION);
-    let pong = tokio::time::sleep_until(far);
-    tokio::pin!(pong);
-    let mut awaiting_pong = false;
+    // One timer for both deadlines (a timer is over 100 bytes of every
+    // idle session): the next heartbeat, due a quiet heartbeat period
+    // after the last frame sent, and the pong awaited since a ping. Moving
+    // a deadline later only updates `hb_at` or `pong_at`; the timer, when
+    // it fires early, is set again to what is due.
+    let mut hb_at = crate::clock::after(Instant::now(), st.heartbeat);
+    let mut pong_at: Option<Instant> = None;
+    let timer = tokio::time::sleep_until(hb_at);
+    tokio::pin!(timer);
     // When the ping being waited on went out.
     let mut pinged_at = Instant::now();
     let end = loop {
@@ -234,21 +279,22 @@ async fn drive<S>(
                 if let Some((code, reason)) = close {
                     break End::Close(code, reason);
                 }
-                heartbeat.as_mut().reset(crate::clock::after(Instant::now(), st.heartbeat));
+                hb_at = crate::clock::after(Instant::now(), st.heartbeat);
             }
-            permit = reserve(&inbound), if !pending.is_empty() => {
-                match (permit, pending.pop_front()) {
-                    (Some(p), Some(m)) => p.send(m),
+            open = room(&inbound), if !pending.is_empty() => {
+                if open {
+                    // The only producer: the room found is still there.
+                    forward_now(&inbound, &mut pending);
+                } else {
                     // The application dropped its receiver: nobody will read.
-                    _ => pending.clear(),
+                    pending.clear();
                 }
             }
             msg = ws.next(), if pending.is_empty() => {
                 // Any complete frame from the peer shows it is alive, as a
                 // pong does.
                 if matches!(msg, Some(Ok(_))) {
-                    awaiting_pong = false;
-                    pong.as_mut().reset(far);
+                    pong_at = None;
                 }
                 match msg {
                     Some(Ok(Message::Text(t))) => {
@@ -314,46 +360,52 @@ async fn drive<S>(
             // life within the pong timeout. sockjs-node sends nothing on
             // the raw endpoint, so there a silent or stalled client would
             // hold its session forever.
-            () = &mut heartbeat => {
-                if !raw {
-                    shared.meters.heartbeat();
-                }
-                // Boxed: once per heartbeat period, and larger than the
-                // idle state (see `fail`).
-                let sent = Box::pin(write(shared, st.write_timeout, async {
-                    if !raw {
-                        ws.feed(Message::Text("h".into())).await?;
+            () = &mut timer => {
+                let now = Instant::now();
+                if pong_at.is_some_and(|t| now >= t) {
+                    pong_at = None;
+                    // Not the peer's fault: reading is paused while the
+                    // application is behind (its pong may be waiting
+                    // unread), or bytes of a frame it is still sending
+                    // arrived since the ping (it cannot answer before that
+                    // frame ends). The next heartbeat pings again.
+                    let paused = !pending.is_empty();
+                    let progressed = ws.get_ref().last_read().is_some_and(|t| t >= pinged_at);
+                    if !paused && !progressed {
+                        // The close frame goes out through the normal path
+                        // above (a `c` frame, or the raw endpoint's
+                        // websocket close).
+                        let (code, reason) = NO_PONG;
+                        shared.meters.pong_timeout();
+                        tracing::debug!("no pong within the timeout: closing");
+                        shared.close(code, reason);
+                        timer.as_mut().reset(hb_at);
+                        continue;
                     }
-                    ws.send(Message::Ping(Default::default())).await
-                }));
-                if !sent.await {
-                    break End::Gone;
                 }
-                if let (Some(t), false) = (st.pong_timeout, awaiting_pong) {
-                    awaiting_pong = true;
-                    pinged_at = Instant::now();
-                    pong.as_mut().reset(crate::clock::after(pinged_at, t));
+                if now >= hb_at {
+                    if !raw {
+                        shared.meters.heartbeat();
+                    }
+                    // Boxed: once per heartbeat period, and larger than the
+                    // idle state (see `fail`).
+                    let sent = Box::pin(write(shared, st.write_timeout, async {
+                        if !raw {
+                            ws.feed(Message::Text("h".into())).await?;
+                        }
+                        ws.send(Message::Ping(Default::default())).await
+                    }));
+                    if !sent.await {
+                        break End::Gone;
+                    }
+                    let now = Instant::now();
+                    if let (Some(t), None) = (st.pong_timeout, pong_at) {
+                        pinged_at = now;
+                        pong_at = Some(crate::clock::after(now, t));
+                    }
+                    hb_at = crate::clock::after(now, st.heartbeat);
                 }
-                heartbeat.as_mut().reset(crate::clock::after(Instant::now(), st.heartbeat));
-            }
-            () = &mut pong, if awaiting_pong => {
-                awaiting_pong = false;
-                pong.as_mut().reset(far);
-                // Not the peer's fault: reading is paused while the
-                // application is behind (its pong may be waiting unread),
-                // or bytes of a frame it is still sending arrived since the
-                // ping (it cannot answer before that frame ends). The next
-                // heartbeat pings again.
-                let paused = !pending.is_empty();
-                let progressed = ws.get_ref().last_read().is_some_and(|t| t >= pinged_at);
-                if !paused && !progressed {
-                    // The close frame goes out through the normal path above
-                    // (a `c` frame, or the raw endpoint's websocket close).
-                    let (code, reason) = NO_PONG;
-                    shared.meters.pong_timeout();
-                    tracing::debug!("no pong within the timeout: closing");
-                    shared.close(code, reason);
-                }
+                timer.as_mut().reset(pong_at.map_or(hb_at, |t| t.min(hb_at)));
             }
         }
     };
@@ -458,3 +510,62 @@ const NO_PONG: (u16, &str) = (3000, "No response from heartbeat");
 
 /// The close for a peer that started a frame and did not finish it in time.
 const FRAME_TIMED_OUT: (u16, &str) = (1008, "Frame timed out");
+
+#[cfg(test)]
+mod footprint {
+    use super::*;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    /// An idle websocket session's task holds the connection loop and the
+    /// application side by side (see `pair`), for the session's whole life:
+    /// their sizes are most of what a session costs. These bounds hold the
+    /// savings in place (the loop's one timer, the write deadline's timer
+    /// made only when a write waits, the waiting `send` boxed); a change
+    /// that grows them should be a deliberate one.
+    #[tokio::test]
+    async fn an_idle_sessions_futures_stay_small() {
+        let state = crate::state::new_state(crate::config::Config::default(), |_s: crate::session::Session| async {});
+        let info = ConnInfo {
+            transport: sockjs_core::Transport::Websocket,
+            remote_addr: None,
+            url: "/x".into(),
+            path: "/x".into(),
+            prefix: String::new(),
+            headers: http::HeaderMap::new(),
+        };
+        let (shared, session) = state.start_session(state.next_id(), "x".into(), info);
+        let Attach::Attached(rid) = shared.attach() else {
+            panic!("a new session takes its first receiver")
+        };
+        let settings = Settings {
+            heartbeat: Duration::from_secs(25),
+            pong_timeout: Some(Duration::from_secs(10)),
+            write_timeout: Some(Duration::from_secs(10)),
+            limits: state.decode_limits(),
+        };
+        let (io, _peer) = tokio::io::duplex(64);
+        let ws = Box::new(WebSocketStream::from_raw_socket(io, Role::Server, None).await);
+        {
+            let send = session.send("x");
+            assert!(
+                std::mem::size_of_val(&send) <= 128,
+                "send: {}",
+                std::mem::size_of_val(&send)
+            );
+        }
+        let app = state.supervised(session);
+        let slot = state.try_reserve().expect("room for a session");
+        let conn = connection(&state, &shared, ws, rid, None, settings, false, 1, slot);
+        assert!(
+            std::mem::size_of_val(&conn) <= 900,
+            "connection: {}",
+            std::mem::size_of_val(&conn)
+        );
+        let both = crate::ws::pair::both(conn, app);
+        assert!(
+            std::mem::size_of_val(&both) <= 1200,
+            "both: {}",
+            std::mem::size_of_val(&both)
+        );
+    }
+}
