@@ -40,7 +40,13 @@ command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 BIN="$CARGO_TARGET_DIR/release"
-cargo build --release --quiet -p sockjs-test-server -p sockjs-bench
+cargo build --release --quiet -p sockjs-bench
+# DHAT counts what goes through malloc: the server is built without its
+# default allocator (mimalloc, which maps its own memory and would hide
+# every allocation), in a target folder of its own.
+DHAT_TARGET="$CARGO_TARGET_DIR/dhat"
+cargo build --release --quiet -p sockjs-test-server --no-default-features --target-dir "$DHAT_TARGET"
+SERVER_BIN="$DHAT_TARGET/release/sockjs-test-server"
 
 WORK=$(mktemp -d)
 SERVER_PID=""
@@ -54,7 +60,7 @@ measure() {
     local n="$1" secs="$2" log="$WORK/server.log"
     : >"$log"
     taskset -c 0 valgrind --tool=dhat --dhat-out-file="$WORK/dhat.out" \
-        "$BIN/sockjs-test-server" --port 0 >"$log" 2>&1 &
+        "$SERVER_BIN" --port 0 >"$log" 2>&1 &
     SERVER_PID=$!
     local addr=""
     for _ in $(seq 1 300); do
