@@ -128,6 +128,40 @@ async fn open_and_close_are_logged_in_the_session_span() {
 }
 
 #[tokio::test]
+async fn refusals_are_logged_once_each_and_only_a_full_server_at_info() {
+    let logs = logs();
+    let config = Config::new("/refusals")
+        .allowed_origins(["https://good.example"])
+        .unwrap()
+        .max_sessions(1);
+    let svc = SockJsService::new(config, fragile);
+    // Three requests from an origin off the list: 403 each, a debug line each
+    // (a client can cause these at will: never at info).
+    for i in 0..3 {
+        let uri = format!("/refusals/000/bad{i}/xhr");
+        let req = request("POST", &uri, &[("origin", "https://evil.example")], "");
+        let (status, _) = status_text(call(&svc, req).await).await;
+        assert_eq!(status, 403);
+    }
+    // One session fills the server; the next is refused with 503, which the
+    // operator needs to see: at info.
+    let (_, body) = status_text(call(&svc, post("/refusals/000/first/xhr", "")).await).await;
+    assert_eq!(body, "o\n");
+    let (status, _) = status_text(call(&svc, post("/refusals/000/second/xhr", "")).await).await;
+    assert_eq!(status, 503);
+    let text = logs
+        .wait_for_line(|l| l.contains("request refused: max_sessions reached"))
+        .await;
+    let lines = |what: &str| -> Vec<String> { text.lines().filter(|l| l.contains(what)).map(str::to_owned).collect() };
+    let origin = lines("request refused: origin not allowed");
+    assert_eq!(origin.len(), 3, "{origin:#?}");
+    assert!(origin.iter().all(|l| l.contains("DEBUG")), "{origin:#?}");
+    let full = lines("request refused: max_sessions reached");
+    assert_eq!(full.len(), 1, "{full:#?}");
+    assert!(full[0].contains(" INFO "), "{full:#?}");
+}
+
+#[tokio::test]
 async fn a_panicking_handler_closes_its_session_and_nothing_else() {
     let logs = logs();
     let svc = SockJsService::new(Config::new("/x"), fragile);
