@@ -89,7 +89,7 @@ async fn run(o: &Opts, target: Arc<Target>, nodes: &[Arc<Target>], name: &str) -
     let label = o.label.clone().unwrap_or_else(|| o.base.clone());
     let mut extra = json!({});
 
-    let (counts, server, client) = if name == "idle" {
+    let (mut counts, server, client) = if name == "idle" {
         let client0 = stats::sample("self");
         let hold = Duration::from_secs_f64(o.duration);
         let out = scenario::idle(
@@ -193,7 +193,8 @@ async fn run(o: &Opts, target: Arc<Target>, nodes: &[Arc<Target>], name: &str) -
     } else {
         Some(counts.measured as f64 / secs)
     };
-    let pct = |q: f64| (!counts.latency.is_empty()).then(|| counts.latency.value_at_quantile(q));
+    let latency = counts.latency.histogram().clone();
+    let pct = |q: f64| (!latency.is_empty()).then(|| latency.value_at_quantile(q));
     let server_now = pid.and_then(stats::sample);
     let mut v = json!({
         "scenario": name,
@@ -206,7 +207,7 @@ async fn run(o: &Opts, target: Arc<Target>, nodes: &[Arc<Target>], name: &str) -
         "duration_s": o.duration,
         "measured": counts.measured,
         "throughput_per_s": throughput.map(|t| t.round()),
-        "latency_us": {"p50": pct(0.5), "p99": pct(0.99), "p999": pct(0.999), "max": (!counts.latency.is_empty()).then(|| counts.latency.max())},
+        "latency_us": {"p50": pct(0.5), "p99": pct(0.99), "p999": pct(0.999), "max": (!latency.is_empty()).then(|| latency.max())},
         "sent": counts.sent,
         "received": counts.received,
         "lost": counts.lost,
