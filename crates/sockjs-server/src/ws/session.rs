@@ -2,6 +2,7 @@
 //! deadline and the closing handshake, over any byte stream.
 
 use super::guard::{GuardError, ReadProgress};
+use super::write::write;
 use crate::handler::Handler;
 use crate::shared::{ConnInfo, Shared};
 use crate::state::{SessionSlot, State};
@@ -119,61 +120,6 @@ struct Settings {
     /// Longest one write may wait for a peer that does not read.
     write_timeout: Option<Duration>,
     limits: DecodeLimits,
-}
-
-/// Runs one write (send, feed, flush) under the write deadline. False when
-/// it failed or the peer did not take the bytes in time; the caller then
-/// drops the connection (a close frame could not get through either).
-fn write<F>(shared: &Shared, limit: Option<Duration>, op: F) -> Within<'_, F>
-where
-    F: Future<Output = Result<(), WsError>>,
-{
-    Within {
-        op,
-        shared,
-        limit,
-        timer: None,
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// See [`write`]. Its timer is made (boxed) only once the write has to
-    /// wait, which most never do: an inline timer would add its 112 bytes to
-    /// every session's task, since the session loop holds a write future in
-    /// the same room as its idle state.
-    struct Within<'a, F> {
-        #[pin]
-        op: F,
-        shared: &'a Shared,
-        limit: Option<Duration>,
-        timer: Option<Pin<Box<tokio::time::Sleep>>>,
-    }
-}
-
-impl<F> Future for Within<'_, F>
-where
-    F: Future<Output = Result<(), WsError>>,
-{
-    type Output = bool;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<bool> {
-        use std::task::Poll;
-        let this = self.project();
-        if let Poll::Ready(r) = this.op.poll(cx) {
-            return Poll::Ready(r.is_ok());
-        }
-        let Some(limit) = *this.limit else {
-            return Poll::Pending;
-        };
-        let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-        if timer.as_mut().poll(cx).is_pending() {
-            return Poll::Pending;
-        }
-        let (code, reason) = crate::shared::SLOW_CONSUMER;
-        tracing::debug!(session = %crate::shared::short_id(&this.shared.id), "websocket peer stopped reading");
-        this.shared.expire(code, reason);
-        Poll::Ready(false)
-    }
 }
 
 enum Out {
@@ -511,61 +457,6 @@ const NO_PONG: (u16, &str) = (3000, "No response from heartbeat");
 /// The close for a peer that started a frame and did not finish it in time.
 const FRAME_TIMED_OUT: (u16, &str) = (1008, "Frame timed out");
 
+/// The sizes of an idle session's futures.
 #[cfg(test)]
-mod footprint {
-    use super::*;
-    use tokio_tungstenite::tungstenite::protocol::Role;
-
-    /// An idle websocket session's task holds the connection loop and the
-    /// application side by side (see `pair`), for the session's whole life:
-    /// their sizes are most of what a session costs. These bounds hold the
-    /// savings in place (the loop's one timer, the write deadline's timer
-    /// made only when a write waits, the waiting `send` boxed); a change
-    /// that grows them should be a deliberate one.
-    #[tokio::test]
-    async fn an_idle_sessions_futures_stay_small() {
-        let state = crate::state::new_state(crate::config::Config::default(), |_s: crate::session::Session| async {});
-        let info = ConnInfo {
-            transport: sockjs_core::Transport::Websocket,
-            remote_addr: None,
-            url: "/x".into(),
-            path: "/x".into(),
-            prefix: String::new(),
-            headers: http::HeaderMap::new(),
-        };
-        let (shared, session) = state.start_session(state.next_id(), "x".into(), info);
-        let Attach::Attached(rid) = shared.attach() else {
-            panic!("a new session takes its first receiver")
-        };
-        let settings = Settings {
-            heartbeat: Duration::from_secs(25),
-            pong_timeout: Some(Duration::from_secs(10)),
-            write_timeout: Some(Duration::from_secs(10)),
-            limits: state.decode_limits(),
-        };
-        let (io, _peer) = tokio::io::duplex(64);
-        let ws = Box::new(WebSocketStream::from_raw_socket(io, Role::Server, None).await);
-        {
-            let send = session.send("x");
-            assert!(
-                std::mem::size_of_val(&send) <= 128,
-                "send: {}",
-                std::mem::size_of_val(&send)
-            );
-        }
-        let app = state.supervised(session);
-        let slot = state.try_reserve().expect("room for a session");
-        let conn = connection(&state, &shared, ws, rid, None, settings, false, 1, slot);
-        assert!(
-            std::mem::size_of_val(&conn) <= 900,
-            "connection: {}",
-            std::mem::size_of_val(&conn)
-        );
-        let both = crate::ws::pair::both(conn, app);
-        assert!(
-            std::mem::size_of_val(&both) <= 1200,
-            "both: {}",
-            std::mem::size_of_val(&both)
-        );
-    }
-}
+mod footprint;
