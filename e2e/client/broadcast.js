@@ -280,12 +280,12 @@ const OUTAGE_TICK_MS = 20;
 const AFTER_EXIT = 5;
 const PROBE_TICK_MS = 100;
 const RESUMED = 3;
-const POLL_MS = 50;
 
-// GET /_stats of the node on `port`, parsed.
-function stats(port) {
+// GET /_stats of the node on `port` (with `query`, if any), parsed.
+function stats(port, query = '') {
+  const path = `/_stats${query}`;
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/_stats', agent: false }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => {
@@ -295,21 +295,23 @@ function stats(port) {
         try {
           resolve(JSON.parse(body));
         } catch (err) {
-          reject(new Error(`/_stats on port ${port}: ${err.message}: ${body.slice(0, 200)}`));
+          reject(new Error(`${path} on port ${port}: ${err.message}: ${body.slice(0, 200)}`));
         }
       });
     });
-    req.setTimeout(STEP_MS, () => req.destroy(new Error(`/_stats on port ${port}: no answer within ${STEP_MS} ms`)));
+    req.setTimeout(STEP_MS, () => req.destroy(new Error(`${path} on port ${port}: no answer within ${STEP_MS} ms`)));
     req.on('error', reject);
     req.end();
   });
 }
 
-// Every node's `_cluster` member, by node name.
-async function clusterStats(nodes) {
+// Every node's `_cluster` member, by node name; with `query`, each node
+// answers once its adapter's state matches it (see the test server's
+// `/_stats?connected=...`).
+async function clusterStats(nodes, query = '') {
   const all = await Promise.all(
     nodes.map(async (n) => {
-      const s = (await stats(n.port))._cluster;
+      const s = (await stats(n.port, query))._cluster;
       if (!s) throw new Error(`${n.name}'s /_stats has no _cluster member: is it running with --redis?`);
       return [n.name, s];
     })
@@ -317,19 +319,16 @@ async function clusterStats(nodes) {
   return new Map(all);
 }
 
-// Polls every node's `_cluster` until `ready(stats, name)` holds for each;
-// resolves with the last stats.
-async function pollStats(nodes, what, ready, ms = STEP_MS) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const all = await clusterStats(nodes);
-    if ([...all].every(([name, s]) => ready(s, name))) return all;
-    if (Date.now() > deadline) {
-      const now = [...all].map(([name, s]) => `${name} ${JSON.stringify({ ...s, undelivered_messages: s.undelivered_messages.length })}`);
-      throw new Error(`timed out after ${ms} ms waiting for ${what}: ${now.join('; ')}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+// Waits until every node's adapter is (`connected` true) or is no longer
+// (false) connected to Redis: each node answers when its state changes.
+async function waitConnected(nodes, connected) {
+  const all = await clusterStats(nodes, `?connected=${connected}`);
+  const wrong = [...all].filter(([, s]) => s.connected !== connected);
+  if (wrong.length) {
+    const now = wrong.map(([name, s]) => `${name} ${JSON.stringify({ ...s, undelivered_messages: s.undelivered_messages.length })}`);
+    throw new Error(`nodes still ${connected ? 'not connected' : 'connected'} to Redis after the server's wait: ${now.join('; ')}`);
   }
+  return all;
 }
 
 // Up to SENDERS_PER_NODE clients of each node, of different transports
@@ -385,7 +384,7 @@ async function redisRestart(SockJS, base, nodes, redis, tag) {
     });
     await redis.stop();
     const sentAtExit = new Map(senders.map((s) => [s, s.sent.length]));
-    await pollStats(nodes, 'every node to see Redis gone', (s) => !s.connected);
+    await waitConnected(nodes, false);
     await waitFor(`${AFTER_EXIT} more messages from each outage sender`, () => {
       failOnClose(clients);
       if (senders.every((s) => s.sent.length >= sentAtExit.get(s) + AFTER_EXIT)) return true;
@@ -398,7 +397,7 @@ async function redisRestart(SockJS, base, nodes, redis, tag) {
     });
 
     await redis.start();
-    await pollStats(nodes, 'every node connected to Redis again', (s) => s.connected);
+    await waitConnected(nodes, true);
     // Resumed once a probe from every sender reached every client.
     const probesAt = Date.now();
     stopOutage = stream(senders, PROBE_TICK_MS, (k) => `p${k}`);

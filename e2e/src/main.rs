@@ -32,7 +32,9 @@
 //! reaches every session of every node linked to that Redis (through
 //! `sockjs-redis`, under the node name of `--node-id`, else `node-<pid>`),
 //! and `/_stats` gains a `"_cluster"` member: the adapter's counters and
-//! the messages whose cross-node part it reported as not delivered.
+//! the messages whose cross-node part it reported as not delivered;
+//! `GET /_stats?connected=true` (or `false`) answers once the adapter is
+//! (or is no longer) connected to Redis, or after 10 s.
 //! The server runs on tokio's current-thread runtime: on the one core it
 //! is given in the benchmarks, its single FIFO run queue serves 1,000 busy
 //! sessions fairly, where the multi-thread runtime's bounded local queue
@@ -493,6 +495,9 @@ fn counter<H: Send + Sync + 'static>(svc: &SockJsService<H>) -> (String, Counter
     )
 }
 
+/// Longest a `/_stats?connected=...` request waits for that state.
+const STATS_WAIT: Duration = Duration::from_secs(10);
+
 /// What the nine standard services pass on: the optional allow-list
 /// service, then the optional `/_stats` page, then 404.
 #[derive(Clone)]
@@ -525,14 +530,27 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         if let (Some(stats), "/_stats") = (&self.stats, req.uri().path()) {
-            let mut r = http::Response::new(ResponseBody::SockJs {
-                body: SockJsBody::full(stats_json(stats, self.cluster.as_ref())),
+            let (stats, cluster) = (stats.clone(), self.cluster.clone());
+            // `?connected=true|false`: answered once the adapter's state is
+            // that (or after STATS_WAIT), so tests wait on the change itself.
+            let want = match req.uri().query() {
+                Some("connected=true") => Some(true),
+                Some("connected=false") => Some(false),
+                _ => None,
+            };
+            return Box::pin(async move {
+                if let (Some(want), Some(c)) = (want, &cluster) {
+                    let _ = tokio::time::timeout(STATS_WAIT, c.cluster.wait_connected(want)).await;
+                }
+                let mut r = http::Response::new(ResponseBody::SockJs {
+                    body: SockJsBody::full(stats_json(&stats, cluster.as_ref())),
+                });
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                Ok(r)
             });
-            r.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/json"),
-            );
-            return Box::pin(std::future::ready(Ok(r)));
         }
         match &self.allowlist {
             Some(svc) => Box::pin(svc.clone().call(req)),

@@ -195,6 +195,29 @@ impl RedisCluster {
         &self.conf.node
     }
 
+    /// Waits until [`ClusterStats::connected`] is `connected` (at once if it
+    /// already is): for a readiness check, or to act when Redis goes away
+    /// or comes back. Cancel safe.
+    ///
+    /// ```no_run
+    /// # async fn ready(cluster: sockjs_redis::RedisCluster) {
+    /// // Serve only once every service's link reached Redis.
+    /// cluster.wait_connected(true).await;
+    /// # }
+    /// ```
+    pub async fn wait_connected(&self, connected: bool) {
+        loop {
+            let changed = self.stats.changed.notified();
+            tokio::pin!(changed);
+            // Registered before looking, so a change in between is seen.
+            changed.as_mut().enable();
+            if self.stats().connected == connected {
+                return;
+            }
+            changed.await;
+        }
+    }
+
     /// What the adapter did so far, over all its services.
     pub fn stats(&self) -> ClusterStats {
         let c = &self.stats;
@@ -237,6 +260,22 @@ pub(crate) struct Counters {
     pub(crate) undelivered: AtomicU64,
     pub(crate) received: AtomicU64,
     pub(crate) connects: AtomicU64,
+    /// Woken whenever `links` or `links_up` changes.
+    pub(crate) changed: tokio::sync::Notify,
+}
+
+impl Counters {
+    /// Adds `delta` links (started, or connected when `up`), and wakes
+    /// [`RedisCluster::wait_connected`].
+    pub(crate) fn links_changed(&self, up: bool, delta: i64) {
+        let counter = if up { &self.links_up } else { &self.links };
+        if delta >= 0 {
+            counter.fetch_add(delta.unsigned_abs(), Ordering::AcqRel);
+        } else {
+            counter.fetch_sub(delta.unsigned_abs(), Ordering::AcqRel);
+        }
+        self.changed.notify_waiters();
+    }
 }
 
 impl Cluster for RedisCluster {

@@ -47,7 +47,7 @@ pub(crate) fn start(
 ) -> Arc<dyn ClusterLink> {
     let (tx, rx) = mpsc::channel(conf.max_queued);
     let up = Arc::new(AtomicBool::new(false));
-    stats.links.fetch_add(1, Ordering::AcqRel);
+    stats.links_changed(false, 1);
     let task = Task {
         channels: Channels::new(&conf.prefix, service, &conf.node),
         conf,
@@ -139,7 +139,7 @@ impl Task {
                     self.set_up(false);
                     match end {
                         End::Stopped => {
-                            self.stats.links.fetch_sub(1, Ordering::AcqRel);
+                            self.stats.links_changed(false, -1);
                             return;
                         }
                         End::Lost(e) => {
@@ -166,7 +166,7 @@ impl Task {
                     () = &mut retry => break,
                     cmd = self.rx.recv() => match cmd {
                         None => {
-                            self.stats.links.fetch_sub(1, Ordering::AcqRel);
+                            self.stats.links_changed(false, -1);
                             return;
                         }
                         Some(cmd) => self.refuse(cmd, "not connected to Redis"),
@@ -179,11 +179,7 @@ impl Task {
 
     fn set_up(&self, up: bool) {
         if self.up.swap(up, Ordering::AcqRel) != up {
-            if up {
-                self.stats.links_up.fetch_add(1, Ordering::AcqRel);
-            } else {
-                self.stats.links_up.fetch_sub(1, Ordering::AcqRel);
-            }
+            self.stats.links_changed(true, if up { 1 } else { -1 });
         }
     }
 

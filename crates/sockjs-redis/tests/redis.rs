@@ -118,10 +118,9 @@ impl<H: Handler> Node<H> {
     }
 
     async fn connected(&self) {
-        wait_until(Duration::from_secs(10), "the adapter to connect", || {
-            self.cluster.stats().connected
-        })
-        .await;
+        tokio::time::timeout(Duration::from_secs(10), self.cluster.wait_connected(true))
+            .await
+            .expect("the adapter connects");
     }
 
     /// Polls session `name` until it has `n` messages (or the wait ends).
@@ -257,10 +256,9 @@ async fn an_outage_is_reported_local_delivery_goes_on_and_it_recovers() {
     assert_eq!(b.messages("b1", 1).await, ["before"]);
 
     redis.kill();
-    wait_until(Duration::from_secs(10), "a to notice the outage", || {
-        !a.cluster.stats().connected
-    })
-    .await;
+    tokio::time::timeout(Duration::from_secs(10), a.cluster.wait_connected(false))
+        .await
+        .expect("a notices the outage");
     let undelivered_before = a.cluster.stats().undelivered;
     let during = hub.to_all().publish("during").await;
     assert_eq!(during.local, 1, "local delivery goes on");
