@@ -70,21 +70,18 @@ use opts::{parse_args, split_base, Opts};
 use scenario::{Echo, Fanout, Measured, Plan, Target, Wire};
 use serde_json::json;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Runs one scenario and returns its JSON result.
 async fn run(o: &Opts, target: Arc<Target>, nodes: &[Arc<Target>], name: &str) -> serde_json::Value {
-    let epoch = Instant::now();
-    let measure_start = epoch + Duration::from_secs_f64(o.warmup);
-    let send_end = measure_start + Duration::from_secs_f64(o.duration);
-    let plan = Arc::new(Plan {
-        epoch,
-        measure_start,
-        send_end,
-        drain_end: send_end + Duration::from_secs_f64(o.drain),
-        size: o.size,
-        in_flight: o.in_flight,
-    });
+    let secs = Duration::from_secs_f64;
+    let plan = Arc::new(Plan::starting_now(
+        secs(o.warmup),
+        secs(o.duration),
+        secs(o.drain),
+        o.size,
+        o.in_flight,
+    ));
     let pid = o.server_pid.as_deref();
     let label = o.label.clone().unwrap_or_else(|| o.base.clone());
     let mut extra = json!({});

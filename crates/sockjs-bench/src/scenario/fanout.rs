@@ -232,17 +232,7 @@ pub(crate) async fn fanout(t: Arc<Target>, spread: &[Arc<Target>], f: Fanout, pi
         }
     };
 
-    let epoch = Instant::now();
-    let measure_start = epoch + f.warmup;
-    let send_end = measure_start + f.duration;
-    let p = Arc::new(Plan {
-        epoch,
-        measure_start,
-        send_end,
-        drain_end: send_end + f.drain,
-        size: f.size,
-        in_flight: 1,
-    });
+    let p = Arc::new(Plan::starting_now(f.warmup, f.duration, f.drain, f.size, 1));
     let feed = Arc::new(Feed {
         window: f.window.map(|n| Window::new(n, subs.len())),
         ..Feed::default()
@@ -260,10 +250,10 @@ pub(crate) async fn fanout(t: Arc<Target>, spread: &[Arc<Target>], f: Fanout, pi
         feed.over.store(true, Ordering::Release);
     }
 
-    tokio::time::sleep_until(measure_start.into()).await;
+    tokio::time::sleep_until(p.measure_start.into()).await;
     let (s0, c0) = (pid.and_then(stats::sample), stats::sample("self"));
     let published_at_start = feed.published.load(Ordering::Acquire);
-    tokio::time::sleep_until(send_end.into()).await;
+    tokio::time::sleep_until(p.send_end.into()).await;
     let (s1, c1) = (pid.and_then(stats::sample), stats::sample("self"));
     let published_measured = feed.published.load(Ordering::Acquire) - published_at_start;
 

@@ -43,6 +43,28 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
+    /// A run that starts now: `warmup`, then `duration` of measured
+    /// sending, then at most `drain` waiting for outstanding messages.
+    pub(crate) fn starting_now(
+        warmup: Duration,
+        duration: Duration,
+        drain: Duration,
+        size: usize,
+        in_flight: u64,
+    ) -> Plan {
+        let epoch = Instant::now();
+        let measure_start = epoch + warmup;
+        let send_end = measure_start + duration;
+        Plan {
+            epoch,
+            measure_start,
+            send_end,
+            drain_end: send_end + drain,
+            size,
+            in_flight,
+        }
+    }
+
     pub(super) fn now_us(&self) -> u64 {
         self.epoch.elapsed().as_micros() as u64
     }

@@ -67,17 +67,7 @@ pub(crate) async fn websocket_echo(t: Arc<Target>, e: Echo, pid: Option<&str>) -
         });
     }
 
-    let epoch = Instant::now();
-    let measure_start = epoch + e.warmup;
-    let send_end = measure_start + e.duration;
-    let p = Arc::new(Plan {
-        epoch,
-        measure_start,
-        send_end,
-        drain_end: send_end + e.drain,
-        size: e.size,
-        in_flight: e.in_flight,
-    });
+    let p = Arc::new(Plan::starting_now(e.warmup, e.duration, e.drain, e.size, e.in_flight));
     let seed = pace::seed();
     let sessions = opened
         .into_iter()
